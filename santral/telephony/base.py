@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
+
+from ivr.actions import Action, CallInfo, Event, QueueResult
 
 
 class AgentLegResult(enum.Enum):
@@ -50,9 +53,9 @@ class CallControl(Protocol):
     name: str
 
     async def connect_agent(
-        self, call_id: str, agent: AgentEndpoint, timeout: float, whisper: str = ""
+        self, call_id: str, agent: AgentEndpoint, ring_timeout: float, whisper: str = ""
     ) -> AgentLegResult:
-        """Ring ``agent`` for at most ``timeout`` seconds and bridge the caller on answer."""
+        """Ring ``agent`` for at most ``ring_timeout`` seconds and bridge the caller on answer."""
         ...
 
     async def hold(self, call_id: str, on_hold: bool) -> None: ...
@@ -60,3 +63,79 @@ class CallControl(Protocol):
     async def transfer(self, call_id: str, target: str) -> None: ...
 
     async def hangup(self, call_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """What a caller waiting in a queue should hear, for connectors to announce.
+
+    ``outcome`` is None while the caller waits; once set, pass it to ``CallFlow.handle``.
+    """
+
+    interaction_id: str
+    queue: str
+    position: int
+    estimated_wait: float | None
+    waited: float
+    announce_position: bool
+    announce_wait: bool
+    periodic_prompts: tuple[str, ...]
+    announce_every: float
+    exit_key: str
+    outcome: QueueResult | None = None
+    agent_connected: bool = False
+
+
+class CallFlow(Protocol):
+    """The engine side of a call, implemented by ``santral.calls.CallService``.
+
+    ``start_call`` and ``handle`` run the IVR until it needs the caller (or leaves the
+    IVR) and return media actions only: ``Play``, ``Gather``, ``Record``, ``Transfer``,
+    ``Hangup``, ``PauseRecording``, and ``Enqueue`` meaning "the caller now waits in this
+    queue". The call's IVR state is saved in the store after every step, so ``handle`` on
+    another engine process, or after a restart, continues the call.
+    """
+
+    async def start_call(
+        self, info: CallInfo, control: CallControl, *, entry: str | None = None
+    ) -> list[Action]:
+        """Start the IVR for a new call; ``entry`` overrides the DNIS lookup."""
+        ...
+
+    async def handle(self, call_id: str, event: Event) -> list[Action]:
+        """Feed the result of the last media action; raise ``KeyError`` if the call is unknown."""
+        ...
+
+    async def caller_hung_up(self, call_id: str, cause: str = "") -> None:
+        """End the call from the caller's side at whatever stage it is (idempotent)."""
+        ...
+
+    async def wait_queue_result(self, call_id: str) -> QueueResult:
+        """Wait until the ACD gives the queued call back or its agent conversation ends."""
+        ...
+
+    def queue_status(self, call_id: str) -> QueueStatus | None:
+        """Return the caller's place in the queue, or None if the call is not queued."""
+        ...
+
+    def prompt_file(self, language: str, name: str) -> Path | None:
+        """Return the WAV file of a recorded prompt, or None if it is missing."""
+        ...
+
+
+class Connector(Protocol):
+    """A telephony connector as the engine runs it."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open listeners and connections; raise ``ConnectorError`` if it cannot run."""
+        ...
+
+    async def stop(self) -> None:
+        """Close everything; calls in progress are hung up or handed back."""
+        ...
+
+    def health(self) -> dict[str, object]:
+        """Return a JSON-ready health summary (connected, calls, last error)."""
+        ...
