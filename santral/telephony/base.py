@@ -110,6 +110,14 @@ class CallFlow(Protocol):
         """End the call from the caller's side at whatever stage it is (idempotent)."""
         ...
 
+    async def agent_leg_ended(self, call_id: str) -> None:
+        """Report that the agent hung up while the caller is still on the line.
+
+        The interaction ends (the agent goes to wrap-up) and the queue result becomes
+        ``QueueResult(outcome="answered")``, so the IVR continues, for example with a survey.
+        """
+        ...
+
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         """Wait until the ACD gives the queued call back or its agent conversation ends."""
         ...
