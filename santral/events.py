@@ -239,3 +239,45 @@ class EventBus:
             except Exception:
                 log.exception("event_subscriber_failed", event_type=stamped.type, seq=stamped.seq)
         return stamped
+
+
+# CTI
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueStatsUpdated(Event):
+    """A statistics snapshot of every queue, published by CTI when a figure changed.
+
+    Each entry has ``queue``, ``waiting``, ``longest_wait`` (seconds), ``service_level``
+    (0..1 or None) and ``agents`` (state -> count).
+    """
+
+    type: ClassVar[str] = "queue_stats_updated"
+    queues: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferHistoryFound(Event):
+    """The caller's previous interactions, looked up by CTI after an offer was created."""
+
+    type: ClassVar[str] = "offer_history_found"
+    offer_id: str
+    interaction_id: str
+    agent_id: str
+    caller: str
+    days: int
+    interactions: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Recordings
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingSaved(Event):
+    """A recording file of a call was written; the store tracks it for retention and erasure."""
+
+    type: ClassVar[str] = "recording_saved"
+    call_id: str
+    path: str
+    duration: float = 0.0
+    interaction_id: str = ""
