@@ -1,0 +1,379 @@
+"""The FastAGI wire protocol as plain code: no socket, no event loop.
+
+Asterisk opens a TCP connection, writes the ``agi_*`` header block ending in an empty
+line, then reads one command line at a time and answers each with a reply line. The
+formats follow ``res_agi.c`` (Asterisk 13 to 22):
+
+- ``200 result=0``, ``200 result=49 endpos=8640``, ``200 result= (timeout)``,
+  ``200 result=-1 (hangup) endpos=25280``, ``200 result=1 (value)``;
+- ``510 Invalid or unknown command``; ``511 Command Not Permitted on a dead channel …``;
+- a usage error spread over lines, ``520-Invalid command syntax.  Proper usage follows:``
+  up to ``520 End of proper usage.``;
+- a bare ``HANGUP`` line written unprompted when the channel hangs up, also right before
+  the reply to the next command. It is a notification and never a reply.
+
+``AgiReader`` turns received bytes into a request, replies and hang-up notices;
+the ``*_command`` functions build command lines.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+from santral.errors import SantralError
+
+MAX_LINE = 8192
+MAX_HEADERS = 256
+ALL_DIGITS = "0123456789*#"
+
+_RESULT = re.compile(
+    r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=(?P<endpos>-?\d+))?\s*$"
+)
+
+
+class AgiProtocolError(SantralError):
+    """The peer sent something that is not FastAGI, or a command could not be built."""
+
+
+@dataclass(frozen=True)
+class AgiRequest:
+    """A FastAGI session's header block.
+
+    ``script`` is the path of ``agi://host:port/script?query`` without the query;
+    ``query`` holds the query parameters and ``arguments`` the ``agi_arg_N`` values.
+    """
+
+    headers: Mapping[str, str]
+    script: str
+    query: Mapping[str, str]
+    arguments: tuple[str, ...]
+
+    def get(self, name: str, default: str = "") -> str:
+        """Return header ``agi_<name>``, or ``default`` when Asterisk did not send it."""
+        return self.headers.get(name, default)
+
+    @property
+    def channel(self) -> str:
+        return self.get("channel")
+
+    @property
+    def unique_id(self) -> str:
+        return self.get("uniqueid")
+
+    @property
+    def caller(self) -> str:
+        value = self.get("callerid")
+        return "" if value == "unknown" else value
+
+    @property
+    def called(self) -> str:
+        dnid = self.get("dnid")
+        return self.get("extension") if dnid in ("", "unknown") else dnid
+
+    @property
+    def language(self) -> str:
+        return self.get("language")
+
+
+class ReplyStatus(enum.IntEnum):
+    """The status codes at the start of a FastAGI reply line."""
+
+    TRYING = 100
+    SUCCESS = 200
+    INVALID_COMMAND = 510
+    DEAD_CHANNEL = 511
+    USAGE = 520
+
+
+@dataclass(frozen=True)
+class AgiReply:
+    """One reply to a command.
+
+    ``result`` is the text after ``result=`` (empty for ``result= (timeout)``); ``data`` is
+    the text in parentheses (``timeout``, ``hangup``, ``dtmf`` or a variable's value);
+    ``text`` is the message of an error reply, usage lines joined by newlines.
+    """
+
+    status: int
+    result: str = ""
+    data: str = ""
+    endpos: int | None = None
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == ReplyStatus.SUCCESS
+
+    @property
+    def channel_gone(self) -> bool:
+        """True when the reply proves the channel hung up, so no command may follow."""
+        return self.status == ReplyStatus.DEAD_CHANNEL or (self.ok and self.data == "hangup")
+
+    @property
+    def timed_out(self) -> bool:
+        return self.ok and self.data == "timeout"
+
+    @property
+    def value(self) -> int | None:
+        """The numeric result, or None if it is empty or not a number."""
+        try:
+            return int(self.result)
+        except ValueError:
+            return None
+
+    @property
+    def digit(self) -> str:
+        """The key a STREAM FILE, SAY or WAIT FOR DIGIT reply carries, or ``""``."""
+        value = self.value
+        if value is None or value <= 0:
+            return ""
+        key = chr(value)
+        return key if key in ALL_DIGITS else ""
+
+
+@dataclass(frozen=True)
+class HangupNotice:
+    """The unprompted ``HANGUP`` line: the channel hung up."""
+
+
+ReaderItem = AgiRequest | AgiReply | HangupNotice
+
+
+class _State(enum.Enum):
+    HEADERS = "headers"
+    COMMANDS = "commands"
+    USAGE = "usage"
+
+
+@dataclass
+class AgiReader:
+    """Incremental parser of what Asterisk writes on a FastAGI connection.
+
+    ``feed`` takes received bytes and returns the items complete so far, in order;
+    ``feed_eof`` reports a closed connection and raises ``AgiProtocolError`` if it came
+    in the middle of the header block or of a reply.
+    """
+
+    _buffer: bytes = b""
+    _state: _State = _State.HEADERS
+    _headers: dict[str, str] = field(default_factory=dict)
+    _usage: list[str] = field(default_factory=list)
+
+    @property
+    def header_complete(self) -> bool:
+        return self._state is not _State.HEADERS
+
+    def feed(self, data: bytes) -> list[ReaderItem]:
+        self._buffer += data
+        items: list[ReaderItem] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                break
+            raw, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+            item = self._line(_decode(raw))
+            if item is not None:
+                items.append(item)
+        if len(self._buffer) > MAX_LINE:
+            raise AgiProtocolError(f"FastAGI line longer than {MAX_LINE} bytes")
+        return items
+
+    def feed_eof(self) -> None:
+        if self._state is _State.HEADERS:
+            raise AgiProtocolError(
+                f"connection closed after {len(self._headers)} agi_* headers, before the"
+                " empty line that ends the header block"
+            )
+        if self._state is _State.USAGE or self._buffer:
+            raise AgiProtocolError("connection closed in the middle of a reply")
+
+    def _line(self, line: str) -> ReaderItem | None:
+        if self._state is _State.HEADERS:
+            return self._header_line(line)
+        if self._state is _State.USAGE:
+            return self._usage_line(line)
+        return self._reply_line(line)
+
+    def _reply_line(self, line: str) -> ReaderItem | None:
+        if line == "HANGUP":
+            return HangupNotice()
+        if line.startswith("520-"):
+            self._state = _State.USAGE
+            self._usage = [line[4:]]
+            return None
+        if line == "":
+            return None
+        return parse_reply(line)
+
+    def _header_line(self, line: str) -> AgiRequest | None:
+        if line == "":
+            self._state = _State.COMMANDS
+            return build_request(self._headers)
+        name, separator, value = line.partition(": ")
+        if not separator and line.endswith(":"):
+            name, separator = line[:-1], ":"
+        if not separator or not name.startswith("agi_"):
+            raise AgiProtocolError(
+                f"invalid FastAGI header line {line!r}; expected 'agi_name: value'"
+            )
+        if len(self._headers) >= MAX_HEADERS:
+            raise AgiProtocolError(f"more than {MAX_HEADERS} FastAGI header lines")
+        self._headers[name.removeprefix("agi_")] = value
+        return None
+
+    def _usage_line(self, line: str) -> AgiReply | None:
+        if line.startswith("520 "):
+            self._state = _State.COMMANDS
+            return AgiReply(status=ReplyStatus.USAGE, text="\n".join(self._usage))
+        self._usage.append(line)
+        if len(self._usage) > MAX_HEADERS:
+            raise AgiProtocolError(f"520 usage reply longer than {MAX_HEADERS} lines")
+        return None
+
+
+def _decode(raw: bytes) -> str:
+    return raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+def parse_reply(line: str) -> AgiReply:
+    """Parse one complete reply line (not ``HANGUP`` and not a ``520-`` continuation)."""
+    code, _, rest = line.partition(" ")
+    if not (len(code) == 3 and code.isdigit()):
+        raise AgiProtocolError(f"invalid FastAGI reply {line!r}; expected a 3-digit status")
+    status = int(code)
+    if status not in (ReplyStatus.SUCCESS, ReplyStatus.TRYING):
+        return AgiReply(status=status, text=rest)
+    match = _RESULT.match(rest)
+    if match is None:
+        raise AgiProtocolError(f"invalid FastAGI reply {line!r}; expected 'result=' after {code}")
+    endpos = match["endpos"]
+    return AgiReply(
+        status=status,
+        result=match["result"],
+        data=match["data"] or "",
+        endpos=int(endpos) if endpos is not None else None,
+    )
+
+
+def build_request(headers: Mapping[str, str]) -> AgiRequest:
+    """Build the request from the header values (keys without the ``agi_`` prefix)."""
+    script_text = headers.get("network_script", "")
+    if not script_text:
+        url = urlsplit(headers.get("request", ""))
+        script_text = f"{url.path}?{url.query}" if url.query else url.path
+    path, _, query_text = script_text.partition("?")
+    arguments = []
+    for index in range(1, MAX_HEADERS):
+        value = headers.get(f"arg_{index}")
+        if value is None:
+            break
+        arguments.append(value)
+    return AgiRequest(
+        headers=dict(headers),
+        script=path.strip("/"),
+        query=dict(parse_qsl(query_text, keep_blank_values=True)),
+        arguments=tuple(arguments),
+    )
+
+
+def format_headers(headers: Mapping[str, str]) -> bytes:
+    """Serialise a header block as Asterisk writes it (keys without ``agi_``)."""
+    lines = [f"agi_{name}: {value}\n" for name, value in headers.items()]
+    return ("".join(lines) + "\n").encode()
+
+
+def format_reply(reply: AgiReply) -> bytes:
+    """Serialise a reply as ``res_agi.c`` writes it."""
+    if reply.status == ReplyStatus.USAGE:
+        lines = reply.text.split("\n")
+        body = "".join(f"{line}\n" for line in lines[1:])
+        return f"520-{lines[0]}\n{body}520 End of proper usage.\n".encode()
+    if reply.status not in (ReplyStatus.SUCCESS, ReplyStatus.TRYING):
+        return f"{reply.status} {reply.text}\n".encode()
+    text = f"{reply.status} result={reply.result}"
+    if reply.data:
+        text += f" ({reply.data})"
+    if reply.endpos is not None:
+        text += f" endpos={reply.endpos}"
+    return f"{text}\n".encode()
+
+
+# Commands
+
+
+def quote(argument: str) -> str:
+    """Quote one command argument the way ``res_agi.c`` splits them (quotes, backslashes)."""
+    if "\n" in argument or "\r" in argument or "\0" in argument:
+        raise AgiProtocolError(f"AGI argument {argument!r} contains a line break or NUL")
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def command(*words: str, quoted: tuple[str, ...] = ()) -> bytes:
+    """Build a command line from bare words followed by quoted arguments."""
+    for word in words:
+        if not word or any(character.isspace() for character in word) or '"' in word:
+            raise AgiProtocolError(f"AGI word {word!r} must be non-empty without spaces or quotes")
+    parts = [*words, *(quote(argument) for argument in quoted)]
+    return (" ".join(parts) + "\n").encode()
+
+
+def answer_command() -> bytes:
+    return command("ANSWER")
+
+
+def hangup_command() -> bytes:
+    return command("HANGUP")
+
+
+def stream_file_command(name: str, escape_digits: str = "") -> bytes:
+    return command("STREAM", "FILE", quoted=(name, escape_digits))
+
+
+def wait_for_digit_command(timeout_ms: int) -> bytes:
+    return command("WAIT", "FOR", "DIGIT", str(int(timeout_ms)))
+
+
+def say_digits_command(digits: str, escape_digits: str = "") -> bytes:
+    return command("SAY", "DIGITS", quoted=(_digits_only(digits), escape_digits))
+
+
+def say_number_command(number: int, escape_digits: str = "") -> bytes:
+    return command("SAY", "NUMBER", str(int(number)), quoted=(escape_digits,))
+
+
+def say_date_command(epoch_seconds: int, escape_digits: str = "") -> bytes:
+    return command("SAY", "DATE", str(int(epoch_seconds)), quoted=(escape_digits,))
+
+
+def record_file_command(
+    name: str, timeout_ms: int, *, escape_digits: str = "#", beep: bool = True, fmt: str = "wav"
+) -> bytes:
+    words = ["RECORD", "FILE"]
+    tail = [str(int(timeout_ms))] + (["BEEP"] if beep else [])
+    return (
+        command(*words, quoted=(name, fmt, escape_digits)).rstrip(b"\n")
+        + (" " + " ".join(tail) + "\n").encode()
+    )
+
+
+def set_variable_command(name: str, value: str) -> bytes:
+    return command("SET", "VARIABLE", name, quoted=(value,))
+
+
+def get_variable_command(name: str) -> bytes:
+    return command("GET", "VARIABLE", name)
+
+
+def exec_command(application: str, options: str = "") -> bytes:
+    return command("EXEC", application, quoted=(options,))
+
+
+def _digits_only(value: str) -> str:
+    if not value or not all(character in ALL_DIGITS for character in value):
+        raise AgiProtocolError(f"SAY DIGITS takes 0-9, * and #; got {value!r}")
+    return value
