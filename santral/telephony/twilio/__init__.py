@@ -1,0 +1,21 @@
+"""The Twilio voice connector: signed webhooks, TwiML replies, agent legs over REST."""
+
+from __future__ import annotations
+
+from santral.telephony.twilio.connector import Reply, TwilioConnector, Webhook
+from santral.telephony.twilio.routes import setup_routes
+from santral.telephony.twilio.session import CallSession, MemorySessionStore, SessionStore
+from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings, TwilioSetupError
+
+__all__ = [
+    "CallSession",
+    "MemorySessionStore",
+    "Reply",
+    "SessionStore",
+    "TwilioConnector",
+    "TwilioCredentials",
+    "TwilioSettings",
+    "TwilioSetupError",
+    "Webhook",
+    "setup_routes",
+]

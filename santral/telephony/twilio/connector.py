@@ -1,0 +1,865 @@
+"""The Twilio voice connector: webhooks in, TwiML out, agent legs over the REST API.
+
+Every webhook is validated, parsed, and handled under a per-call lock, and the reply is
+saved with the call's session so a retried webhook gets the same reply without repeating
+its effect. The IVR step behind a webhook gets ``reply_budget`` seconds; a slower step (a
+data dip) keeps running while the caller hears a short pause and Twilio comes back to
+``continue``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from ivr.actions import (
+    Action,
+    CallInfo,
+    DigitsCollected,
+    DigitsReason,
+    Enqueue,
+    Event,
+    PromptFinished,
+    QueueResult,
+    RecordingFinished,
+    SpeechResult,
+)
+from ivr.actions import Gather as GatherAction
+from ivr.actions import Record as RecordAction
+from santral.clock import Clock
+from santral.errors import ConnectorError
+from santral.events import EventBus
+from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
+from santral.telephony.twilio import form as params
+from santral.telephony.twilio.hold import HoldMusic, announcement
+from santral.telephony.twilio.session import (
+    STATUS_RANK,
+    CallSession,
+    CallState,
+    MemorySessionStore,
+    SessionStore,
+)
+from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings
+from santral.telephony.twilio.signature import SignedRequest, is_valid
+from santral.telephony.twilio.twiml import Renderer, Urls, Voice, add_endpoint
+
+log = structlog.get_logger(__name__)
+
+TWIML = "text/xml"
+LEG_GRACE_SECONDS = 10.0
+DIAL_MISSES = {
+    "busy": AgentLegResult.BUSY,
+    "no-answer": AgentLegResult.NO_ANSWER,
+    "failed": AgentLegResult.FAILED,
+    "canceled": AgentLegResult.NO_ANSWER,
+}
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One request from Twilio as the HTTP layer received it.
+
+    ``body`` is the form body of a POST, or the raw query string of a GET.
+    """
+
+    kind: str
+    method: str
+    raw_target: str
+    query: Mapping[str, str]
+    body: bytes
+    signature: str
+    peer_address: str = ""
+    forwarded_proto: str = ""
+    forwarded_host: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The HTTP answer to a webhook."""
+
+    status: int
+    body: str | bytes = ""
+    content_type: str = TWIML
+
+
+Handler = Callable[[Webhook, params.Form, params.CallParams], Awaitable[Reply]]
+
+
+class TwilioConnector:
+    """Serves Twilio calls: implements ``CallControl`` and ``Connector`` for the engine.
+
+    ``rest_client`` replaces the ``twilio.rest.Client`` built at start (tests pass one with
+    a capturing HTTP client); ``public_url`` is the engine's top-level public URL.
+    """
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        settings: TwilioSettings,
+        calls: CallFlow,
+        *,
+        clock: Clock,
+        bus: EventBus,
+        store: SessionStore | None = None,
+        rest_client: Client | None = None,
+        public_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.settings = settings
+        self._calls = calls
+        self._clock = clock
+        self._bus = bus
+        self._store: SessionStore = store if store is not None else MemorySessionStore()
+        self._rest = rest_client
+        self._public_url = public_url
+        self._environ = environ
+        self._new_id = new_id
+        self._credentials: TwilioCredentials | None = None
+        self._validator: RequestValidator | None = None
+        self.renderer: Renderer | None = None
+        self._music: HoldMusic | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._legs: dict[str, asyncio.Future[AgentLegResult]] = {}
+        self._pending: dict[str, asyncio.Task[list[Action]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._handlers: dict[str, Handler] = self._handler_table()
+        self._last_error = ""
+        self._rejected = 0
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Read the secrets and the public URL; raise ``TwilioSetupError`` if one is missing."""
+        credentials = self.settings.credentials(self._public_url, self._environ)
+        self._credentials = credentials
+        self._validator = RequestValidator(credentials.auth_token)
+        urls = Urls(credentials.public_url + self.settings.path_prefix)
+        voice = Voice(dict(self.settings.languages), dict(self.settings.voices))
+        self.renderer = Renderer(urls, voice, self._prompt_exists)
+        self._music = self._load_music()
+        if self._rest is None:
+            self._rest = _live_client(credentials)
+        log.info(
+            "twilio_connector_started",
+            public_url=credentials.public_url,
+            account_sid=credentials.account_sid,
+        )
+
+    async def stop(self) -> None:
+        """Stop background steps and agent legs; the calls stay with Twilio and its webhooks."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for future in self._legs.values():
+            if not future.done():
+                future.cancel()
+        self._credentials = None
+        log.info("twilio_connector_stopped")
+
+    def health(self) -> dict[str, object]:
+        """Return whether the connector runs, its live call count and the last error."""
+        return {
+            "connected": self._credentials is not None,
+            "calls": len(self._locks),
+            "rejected_requests": self._rejected,
+            "last_error": self._last_error,
+        }
+
+    @property
+    def urls(self) -> Urls:
+        return self._running_renderer().urls
+
+    # Webhooks
+
+    async def handle_webhook(self, hook: Webhook) -> Reply:
+        """Validate, parse and handle one webhook; malformed requests get 4xx, never 500."""
+        if self._validator is None or self._credentials is None:
+            return Reply(503, "the Twilio connector is not running", "text/plain")
+        try:
+            form = params.parse_form(hook.body)
+        except params.WebhookError as error:
+            return self._bad_request(hook, error)
+        # Twilio signs a GET over the URL alone; its parameters travel in that URL's query.
+        if not self._signature_ok(hook, form if hook.method == "POST" else {}):
+            return Reply(403, "invalid Twilio signature", "text/plain")
+        if hook.kind in ("prompt", "music"):
+            return Reply(404, "not a webhook", "text/plain")
+        try:
+            call = params.parse_call(form)
+            if call.account_sid != self._credentials.account_sid:
+                return self._forbidden_account(hook, call)
+            return await self._handlers[hook.kind](hook, form, call)
+        except params.WebhookError as error:
+            return self._bad_request(hook, error)
+
+    def check_media_request(self, hook: Webhook) -> Reply | None:
+        """Return a 403 or 503 reply for a media request that may not be served, else None."""
+        if self._validator is None:
+            return Reply(503, "the Twilio connector is not running", "text/plain")
+        if self.settings.validate_media and not self._signature_ok(hook, {}):
+            return Reply(403, "invalid Twilio signature", "text/plain")
+        return None
+
+    def music_segment(self, part: int) -> bytes | None:
+        """Return hold-music segment ``part`` as WAV, or None without hold music."""
+        return None if self._music is None else self._music.segment(part)
+
+    def _handler_table(self) -> dict[str, Handler]:
+        return {
+            "voice": self._on_voice,
+            "status": self._on_status,
+            "event": self._on_event,
+            "gather": self._on_gather,
+            "record": self._on_record,
+            "continue": self._on_continue,
+            "queue": self._on_queue,
+            "queue-key": self._on_queue_key,
+            "transfer": self._on_transfer_ended,
+            "agent-status": self._on_agent_status,
+            "agent-ended": self._on_agent_ended,
+            "whisper": self._on_whisper,
+        }
+
+    def _signature_ok(self, hook: Webhook, form: params.Form) -> bool:
+        assert self._validator is not None and self._credentials is not None
+        request = SignedRequest(
+            raw_target=hook.raw_target,
+            params=form,
+            signature=hook.signature,
+            peer_address=hook.peer_address,
+            forwarded_proto=hook.forwarded_proto,
+            forwarded_host=hook.forwarded_host,
+        )
+        public_url = self._credentials.public_url
+        if is_valid(self._validator, request, public_url, self.settings.trusted_proxies):
+            return True
+        self._rejected += 1
+        log.warning(
+            "twilio_signature_invalid",
+            path=hook.raw_target.split("?")[0],
+            peer=hook.peer_address,
+            signature_present=bool(hook.signature),
+        )
+        return False
+
+    def _bad_request(self, hook: Webhook, error: params.WebhookError) -> Reply:
+        log.warning("twilio_webhook_malformed", kind=hook.kind, error=str(error))
+        return Reply(400, f"malformed Twilio webhook: {error}", "text/plain")
+
+    def _forbidden_account(self, hook: Webhook, call: params.CallParams) -> Reply:
+        self._rejected += 1
+        log.warning(
+            "twilio_account_mismatch",
+            kind=hook.kind,
+            call_sid=call.call_sid,
+            account_sid=call.account_sid,
+        )
+        return Reply(403, "request for another Twilio account", "text/plain")
+
+    # Sessions and steps
+
+    def _lock(self, call_sid: str) -> asyncio.Lock:
+        return self._locks.setdefault(call_sid, asyncio.Lock())
+
+    async def _load(self, call_sid: str) -> CallSession | None:
+        data = await self._store.load_call_session(call_sid)
+        return None if data is None else CallSession.from_dict(data)
+
+    async def _save(self, session: CallSession) -> None:
+        await self._store.save_call_session(session.call_sid, session.to_dict())
+
+    async def _reply(self, session: CallSession, key: str, xml: str) -> Reply:
+        session = dataclasses.replace(session, last_request=key, last_reply=xml)
+        await self._save(session)
+        return Reply(200, xml)
+
+    async def _step(
+        self, session: CallSession, key: str, work: Coroutine[Any, Any, list[Action]]
+    ) -> Reply:
+        """Run one IVR step and reply with its TwiML, or with a pause if it is slow."""
+        task = self._spawn(work, f"twilio-step-{session.call_sid}")
+        await asyncio.wait({task}, timeout=self.settings.reply_budget)
+        if not task.done():
+            self._pending[session.call_sid] = task
+            return await self._reply(session, key, self._pause_xml(session, attempt=1))
+        return await self._finish_step(session, key, task)
+
+    async def _finish_step(
+        self, session: CallSession, key: str, task: asyncio.Task[list[Action]]
+    ) -> Reply:
+        try:
+            actions = task.result()
+        except KeyError:
+            log.warning("twilio_call_unknown", call_sid=session.call_sid)
+            return await self._reply(session, key, _hangup_xml())
+        except Exception as error:
+            self._last_error = repr(error)
+            log.exception("twilio_ivr_step_failed", call_sid=session.call_sid)
+            return await self._reply(session, key, _hangup_xml())
+        session, xml = self._apply(session, actions)
+        return await self._reply(session, key, xml)
+
+    def _apply(self, session: CallSession, actions: list[Action]) -> tuple[CallSession, str]:
+        """Render ``actions`` as the call's next step and move the session along."""
+        step = session.step + 1
+        rendered = self._running_renderer().render(actions, step)
+        changes: dict[str, Any] = {
+            "step": step,
+            "awaits": rendered.awaits,
+            "pending": _pending_spec(actions),
+        }
+        language = _language_of(actions)
+        if language:
+            changes["language"] = language
+        if rendered.awaits == "queue":
+            enqueue = next(a for a in reversed(actions) if isinstance(a, Enqueue))
+            changes.update(queue=enqueue.queue, queued_at=self._clock.now(), announced_at=-1.0)
+            return session.moved_to(CallState.QUEUED, **changes), rendered.xml
+        if rendered.awaits == "transfer":
+            return session.moved_to(CallState.TRANSFERRED, **changes), rendered.xml
+        return session.moved_to(CallState.IVR, **changes), rendered.xml
+
+    def _pause_xml(self, session: CallSession, attempt: int) -> str:
+        response = VoiceResponse()
+        response.pause(length=self.settings.slow_step_pause)
+        response.redirect(self.urls.at("continue", step=session.step, attempt=attempt))
+        return str(response.to_xml())
+
+    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guarded(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> tuple[CallSession | None, str, Reply | None]:
+        """Load the session; return a replay for a retried request or a stale step."""
+        key = _request_key(hook, form)
+        session = await self._load(call.call_sid)
+        if session is None:
+            return None, key, None
+        if session.last_request == key:
+            log.info("twilio_webhook_retried", call_sid=call.call_sid, kind=hook.kind)
+            return session, key, Reply(200, session.last_reply)
+        if session.state is CallState.ENDED:
+            return session, key, Reply(200, _hangup_xml())
+        step = hook.query.get("step")
+        if step is not None and step != str(session.step):
+            log.warning(
+                "twilio_webhook_stale",
+                call_sid=call.call_sid,
+                kind=hook.kind,
+                step=step,
+                current=session.step,
+            )
+            return session, key, Reply(200, session.last_reply or _hangup_xml())
+        return session, key, None
+
+    # Handlers: the IVR
+
+    async def _on_voice(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if session is not None:
+                return early or Reply(200, session.last_reply or _hangup_xml())
+            session = CallSession(call_sid=call.call_sid, status=call.call_status)
+            await self._save(session)
+            log.info(
+                "twilio_call_started",
+                call_sid=call.call_sid,
+                caller=call.caller,
+                called=call.called,
+            )
+            info = CallInfo(
+                call_id=call.call_sid, caller=call.caller, called=call.called, connector=self.name
+            )
+            return await self._step(session, key, self._calls.start_call(info, self))
+
+    async def _feed(
+        self,
+        hook: Webhook,
+        form: params.Form,
+        call: params.CallParams,
+        event_of: Callable[[CallSession], Event],
+    ) -> Reply:
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if early is not None:
+                return early
+            if session is None:
+                return _unknown_call(call)
+            event = event_of(session)
+            return await self._step(session, key, self._calls.handle(call.call_sid, event))
+
+    async def _on_event(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        if hook.query.get("kind") != "prompt_finished":
+            raise params.WebhookError(f"event kind {hook.query.get('kind')!r} is unknown")
+        return await self._feed(hook, form, call, lambda session: PromptFinished())
+
+    async def _on_gather(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        result = params.parse_gather(form)
+        empty = hook.query.get("empty") == "1"
+        return await self._feed(hook, form, call, lambda s: gather_event(result, s.pending, empty))
+
+    async def _on_record(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        result = params.parse_record(form)
+        empty = hook.query.get("empty") == "1"
+        return await self._feed(hook, form, call, lambda s: record_event(result, s.pending, empty))
+
+    async def _on_continue(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> Reply:
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if early is not None:
+                return early
+            if session is None:
+                return _unknown_call(call)
+            task = self._pending.get(call.call_sid)
+            if task is None:
+                # NOTE: the step ran in another engine process or before a restart, and its
+                # result is lost with it; the call cannot continue.
+                log.error("twilio_step_lost", call_sid=call.call_sid, step=session.step)
+                return await self._reply(session, key, _hangup_xml())
+            await asyncio.wait({task}, timeout=self.settings.reply_budget)
+            if not task.done():
+                attempt = int(hook.query.get("attempt", "1")) + 1
+                return await self._reply(session, key, self._pause_xml(session, attempt))
+            del self._pending[call.call_sid]
+            return await self._finish_step(session, key, task)
+
+    async def _on_transfer_ended(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> Reply:
+        dial = params.parse_dial(form)
+        log.info("twilio_transfer_ended", call_sid=call.call_sid, dial_status=dial.status)
+        return Reply(200, _hangup_xml())
+
+    # Handlers: call status
+
+    async def _on_status(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        status = params.parse_status(form)
+        async with self._lock(call.call_sid):
+            session = await self._load(call.call_sid) or CallSession(
+                call_sid=call.call_sid, status="queued"
+            )
+            if session.state is CallState.ENDED:
+                log.info(
+                    "twilio_status_repeated", call_sid=call.call_sid, status=status.call_status
+                )
+                return Reply(204, "")
+            if STATUS_RANK[status.call_status] < STATUS_RANK[session.status]:
+                log.info(
+                    "twilio_status_out_of_order",
+                    call_sid=call.call_sid,
+                    status=status.call_status,
+                    current=session.status,
+                )
+                return Reply(204, "")
+            if status.call_status not in params.TERMINAL_STATUSES:
+                await self._save(dataclasses.replace(session, status=status.call_status))
+                return Reply(204, "")
+            await self._save(session.moved_to(CallState.ENDED, status=status.call_status))
+        await self._end_call(call.call_sid, status.call_status)
+        return Reply(204, "")
+
+    async def _end_call(self, call_sid: str, cause: str) -> None:
+        pending = self._pending.pop(call_sid, None)
+        if pending is not None:
+            pending.cancel()
+        for future in self._legs.values():
+            if getattr(future, "call_sid", None) == call_sid and not future.done():
+                future.set_result(AgentLegResult.CALLER_GONE)
+        log.info("twilio_call_ended", call_sid=call_sid, cause=cause)
+        try:
+            await self._calls.caller_hung_up(call_sid, cause)
+        finally:
+            self._locks.pop(call_sid, None)
+
+    # Handlers: the queue
+
+    async def _on_queue(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if early is not None:
+                return early
+            if session is None:
+                return _unknown_call(call)
+            if session.state is not CallState.QUEUED:
+                return await self._reply(session, key, self._wait_xml(session, []))
+            status = self._calls.queue_status(call.call_sid)
+            outcome = status.outcome if status is not None else None
+            if outcome is not None:
+                log.info("twilio_queue_outcome", call_sid=call.call_sid, outcome=outcome.outcome)
+                return await self._step(session, key, self._calls.handle(call.call_sid, outcome))
+            if status is None:
+                return await self._reply(session, key, self._wait_xml(session, []))
+            said = announcement(
+                status,
+                session.language,
+                now=self._clock.now(),
+                announced_at=session.announced_at,
+                periodic_index=session.periodic_index,
+            )
+            if said.announced:
+                session = dataclasses.replace(
+                    session, announced_at=self._clock.now(), periodic_index=said.periodic_index
+                )
+            session = dataclasses.replace(session, music_part=session.music_part + 1)
+            xml = self._wait_xml(session, said.prompts, exit_key=status.exit_key)
+            return await self._reply(session, key, xml)
+
+    def _wait_xml(self, session: CallSession, prompts: list[Any], exit_key: str = "") -> str:
+        """Return one pass of the hold loop: announcements, a music segment, a redirect."""
+        renderer = self._running_renderer()
+        response = VoiceResponse()
+        parent: Any = response
+        if exit_key:
+            parent = response.gather(
+                input="dtmf",
+                num_digits=1,
+                timeout=1,
+                finish_on_key="",
+                action=self.urls.at("queue-key", step=session.step),
+                method="POST",
+                action_on_empty_result=False,
+            )
+        renderer.add_prompts(parent, prompts)
+        if self._music is not None:
+            parent.play(self.urls.at(f"music/{session.music_part % self._music.parts}.wav"))
+        else:
+            parent.pause(length=int(self.settings.queue_poll_interval))
+        response.redirect(self.urls.at("queue", step=session.step, part=session.music_part))
+        return str(response.to_xml())
+
+    async def _on_queue_key(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> Reply:
+        pressed = params.parse_gather(form).digits
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if early is not None:
+                return early
+            if session is None:
+                return _unknown_call(call)
+            status = self._calls.queue_status(call.call_sid)
+            if session.state is CallState.QUEUED and status and pressed == status.exit_key:
+                log.info("twilio_queue_left", call_sid=call.call_sid, queue=session.queue)
+                left = QueueResult(outcome="left")
+                return await self._step(session, key, self._calls.handle(call.call_sid, left))
+            return await self._reply(session, key, self._wait_xml(session, []))
+
+    # Agent legs (CallControl)
+
+    async def connect_agent(
+        self, call_id: str, agent: AgentEndpoint, ring_timeout: float, whisper: str = ""
+    ) -> AgentLegResult:
+        """Dial ``agent`` from the caller's call and wait until it answers or misses.
+
+        The caller's call is updated through the REST API to a ``<Dial>``; the agent's
+        answer comes as a status callback of the agent leg, a miss as the Dial's action
+        request. Raises ``ConnectorError`` if Twilio rejects the update. If cancelled while
+        the agent's phone rings, the caller goes back to the hold loop.
+        """
+        attempt = self._new_id()
+        async with self._lock(call_id):
+            session = await self._load(call_id)
+            if session is None or session.state is CallState.ENDED:
+                return AgentLegResult.CALLER_GONE
+            session = session.moved_to(
+                CallState.RINGING_AGENT,
+                attempt=attempt,
+                whisper=whisper if self.settings.whisper else "",
+            )
+            await self._save(session)
+        future = _LegFuture.create(call_id)
+        self._legs[attempt] = future
+        log.info("twilio_agent_dialing", call_sid=call_id, agent_id=agent.agent_id, attempt=attempt)
+        try:
+            xml = self._agent_dial_xml(session, agent, ring_timeout)
+            if not await self._update_call(call_id, twiml=xml):
+                return AgentLegResult.CALLER_GONE
+            return await self._wait_leg(call_id, future, ring_timeout)
+        except asyncio.CancelledError:
+            await self._back_to_queue(call_id, attempt)
+            raise
+        finally:
+            self._legs.pop(attempt, None)
+
+    async def _wait_leg(
+        self, call_id: str, future: asyncio.Future[AgentLegResult], ring_timeout: float
+    ) -> AgentLegResult:
+        try:
+            result = await asyncio.wait_for(
+                asyncio.shield(future), ring_timeout + LEG_GRACE_SECONDS
+            )
+        except TimeoutError:
+            log.warning("twilio_agent_leg_silent", call_sid=call_id)
+            await self._back_to_queue(call_id, "")
+            return AgentLegResult.NO_ANSWER
+        log.info("twilio_agent_leg_result", call_sid=call_id, result=result.value)
+        return result
+
+    def _agent_dial_xml(
+        self, session: CallSession, agent: AgentEndpoint, ring_timeout: float
+    ) -> str:
+        urls = self.urls
+        leg_query: dict[str, str | int] = {"call": session.call_sid, "attempt": session.attempt}
+        noun: dict[str, str] = {
+            "status_callback": urls.at("agent-status", **leg_query),
+            "status_callback_event": "answered completed",
+        }
+        if session.whisper:
+            noun["url"] = urls.at("whisper", **leg_query)
+        dial = Dial(
+            action=urls.at("agent-ended", step=session.step, attempt=session.attempt),
+            timeout=max(1, int(ring_timeout)),
+            answer_on_bridge=True,
+            caller_id=self.settings.caller_id or None,
+        )
+        add_endpoint(dial, agent.address, **noun)
+        response = VoiceResponse()
+        response.append(dial)
+        return str(response.to_xml())
+
+    async def _back_to_queue(self, call_id: str, attempt: str) -> None:
+        async with self._lock(call_id):
+            session = await self._load(call_id)
+            if session is None or session.state is CallState.ENDED:
+                return
+            if attempt and session.attempt != attempt:
+                return
+            await self._save(session.moved_to(CallState.QUEUED, attempt=""))
+            step = session.step
+        try:
+            await self._update_call(call_id, url=self.urls.at("queue", step=step, part=0))
+        except ConnectorError:
+            log.warning("twilio_back_to_queue_failed", call_sid=call_id)
+
+    async def _update_call(self, call_id: str, **changes: str) -> bool:
+        """Update the live call through the REST API; return False if the call is gone."""
+        assert self._rest is not None
+        try:
+            await self._rest.calls(call_id).update_async(**changes)
+        except TwilioRestException as error:
+            if error.status == 404:
+                return False
+            self._last_error = f"REST {error.status}: {error.msg}"
+            raise ConnectorError(
+                f"Twilio rejected the call update: {error.msg}", call_id=call_id
+            ) from None
+        return True
+
+    async def _on_agent_status(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> Reply:
+        status = params.parse_status(form)
+        attempt = hook.query.get("attempt", "")
+        future = self._legs.get(attempt)
+        if status.call_status == "in-progress" and future is not None and not future.done():
+            async with self._lock(hook.query.get("call", "")):
+                session = await self._load(hook.query.get("call", ""))
+                if session is not None and session.attempt == attempt:
+                    await self._save(session.moved_to(CallState.CONNECTED))
+            future.set_result(AgentLegResult.ANSWERED)
+        return Reply(204, "")
+
+    async def _on_agent_ended(
+        self, hook: Webhook, form: params.Form, call: params.CallParams
+    ) -> Reply:
+        dial = params.parse_dial(form)
+        attempt = hook.query.get("attempt", "")
+        future = self._legs.get(attempt)
+        miss = DIAL_MISSES.get(dial.status)
+        async with self._lock(call.call_sid):
+            session, key, early = await self._guarded(hook, form, call)
+            if early is not None:
+                return early
+            if session is None or session.attempt != attempt:
+                return _unknown_call(call)
+            if miss is not None:
+                if future is not None and not future.done():
+                    future.set_result(miss)
+                queued = session.moved_to(CallState.QUEUED, attempt="")
+                return await self._reply(queued, key, self._wait_xml(queued, []))
+            if future is not None and not future.done():
+                future.set_result(AgentLegResult.ANSWERED)
+                await asyncio.sleep(0)
+            log.info("twilio_agent_leg_ended", call_sid=call.call_sid, attempt=attempt)
+            session = session.moved_to(CallState.IVR, attempt="")
+            return await self._step(session, key, self._after_agent(call.call_sid))
+
+    async def _after_agent(self, call_id: str) -> list[Action]:
+        await self._calls.agent_leg_ended(call_id)
+        status = self._calls.queue_status(call_id)
+        outcome = status.outcome if status is not None else None
+        return await self._calls.handle(call_id, outcome or QueueResult(outcome="answered"))
+
+    async def _on_whisper(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
+        session = await self._load(hook.query.get("call", ""))
+        response = VoiceResponse()
+        if session is not None and session.whisper and session.attempt == hook.query.get("attempt"):
+            response.say(
+                session.whisper, **self._running_renderer().voice.say_attributes(session.language)
+            )
+        return Reply(200, str(response.to_xml()))
+
+    # Other CallControl operations
+
+    async def hold(self, call_id: str, on_hold: bool) -> None:
+        """Raise ``ConnectorError``: holding a bridged call needs a Twilio conference."""
+        # TODO: bridge agents through <Conference> so hold can use the Participants API.
+        raise ConnectorError("hold is not supported by the Twilio connector yet", call_id=call_id)
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        """Send the caller to ``target`` (number, SIP URI or client) and leave the IVR."""
+        dial = Dial(action=self.urls.at("transfer", step=0))
+        add_endpoint(dial, target)
+        response = VoiceResponse()
+        response.append(dial)
+        if not await self._update_call(call_id, twiml=str(response.to_xml())):
+            raise ConnectorError("the call to transfer has ended", call_id=call_id)
+        async with self._lock(call_id):
+            session = await self._load(call_id)
+            if session is not None:
+                await self._save(session.moved_to(CallState.TRANSFERRED))
+
+    async def hangup(self, call_id: str) -> None:
+        """End the call at Twilio; the status callback then ends it in santral."""
+        await self._update_call(call_id, status="completed")
+
+    # Media
+
+    def _prompt_exists(self, language: str, name: str) -> bool:
+        return self._calls.prompt_file(language, name) is not None
+
+    def _load_music(self) -> HoldMusic | None:
+        path = self.settings.hold_music
+        if path is None or not path.is_file():
+            return None
+        return HoldMusic(path, self.settings.queue_poll_interval)
+
+    def _running_renderer(self) -> Renderer:
+        if self.renderer is None:
+            raise ConnectorError("the Twilio connector is not running; call start() first")
+        return self.renderer
+
+    def prompt_path(self, language: str, name: str) -> Any:
+        """Return the WAV file of a prompt for ``<Play>``, or None if it is missing."""
+        return self._calls.prompt_file(language, name)
+
+
+class _LegFuture(asyncio.Future[AgentLegResult]):
+    """A future for one agent leg that remembers the caller's CallSid."""
+
+    call_sid: str = ""
+
+    @classmethod
+    def create(cls, call_sid: str) -> _LegFuture:
+        future = cls(loop=asyncio.get_running_loop())
+        future.call_sid = call_sid
+        return future
+
+
+def gather_event(result: params.GatherParams, spec: dict[str, Any], empty: bool) -> Event:
+    """Turn a Gather's request into the IVR event; empty or missing digits mean no input."""
+    if result.speech and not empty:
+        return SpeechResult(text=result.speech, confidence=result.confidence)
+    if empty or not result.digits:
+        return DigitsCollected(digits="", reason="no_input")
+    return DigitsCollected(digits=result.digits, reason=_digits_reason(result, spec))
+
+
+def _digits_reason(result: params.GatherParams, spec: dict[str, Any]) -> DigitsReason:
+    if result.finished_on_key and result.finished_on_key == spec.get("terminator", "#"):
+        return "terminator"
+    if result.digits in spec.get("complete", []):
+        return "complete"
+    if len(result.digits) >= int(spec.get("max_digits", 1)):
+        return "max_digits"
+    return "inter_digit_timeout"
+
+
+def record_event(result: params.RecordParams, spec: dict[str, Any], empty: bool) -> Event:
+    """Turn a Record's request into ``RecordingFinished`` with the reason it stopped."""
+    name = str(spec.get("name", ""))
+    if empty or not result.url:
+        return RecordingFinished(name=name, duration=0.0, reason="silence")
+    if result.digits == "hangup":
+        reason = "hangup"
+    elif result.digits and result.digits in str(spec.get("finish_on_key", "#")):
+        reason = "finish_key"
+    elif result.duration >= float(spec.get("max_length", 0.0)) > 0:
+        reason = "max_length"
+    else:
+        reason = "silence"
+    return RecordingFinished(name=name, duration=result.duration, reason=reason)
+
+
+def _pending_spec(actions: list[Action]) -> dict[str, Any]:
+    last = actions[-1] if actions else None
+    if isinstance(last, GatherAction):
+        return {
+            "max_digits": last.max_digits,
+            "terminator": last.terminator,
+            "complete": list(last.complete),
+        }
+    if isinstance(last, RecordAction):
+        return {
+            "name": last.name,
+            "finish_on_key": last.finish_on_key,
+            "max_length": last.max_length,
+        }
+    return {}
+
+
+def _language_of(actions: list[Action]) -> str:
+    for action in reversed(actions):
+        if isinstance(action, (GatherAction, Enqueue)):
+            return action.language
+        prompts = getattr(action, "prompts", None)
+        if prompts:
+            return str(prompts[-1].language)
+    return ""
+
+
+def _request_key(hook: Webhook, form: params.Form) -> str:
+    digest = hashlib.sha256(hook.kind.encode() + b"\0" + hook.raw_target.encode())
+    for name in sorted(form):
+        for value in form[name]:
+            digest.update(b"\0" + name.encode() + b"=" + value.encode())
+    return digest.hexdigest()
+
+
+def _hangup_xml() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response.to_xml())
+
+
+def _unknown_call(call: params.CallParams) -> Reply:
+    log.warning("twilio_call_unknown", call_sid=call.call_sid)
+    return Reply(200, _hangup_xml())
+
+
+def _live_client(credentials: TwilioCredentials) -> Client:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+    return Client(
+        credentials.account_sid, credentials.auth_token, http_client=AsyncTwilioHttpClient()
+    )

@@ -1,0 +1,114 @@
+"""What the connector remembers about one Twilio call between webhooks.
+
+Twilio keeps no state for santral: every webhook stands alone. The connector keeps one
+``CallSession`` per CallSid in a store, so another engine process, or this one after a
+restart, can take the next webhook of the call. The IVR's own state is kept by the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class CallState(enum.Enum):
+    """Where a Twilio call is, from santral's side."""
+
+    IVR = "ivr"  # waiting for the result of the last media action
+    QUEUED = "queued"  # in the hold loop, waiting for the ACD
+    RINGING_AGENT = "ringing_agent"  # the caller's call was updated to dial an agent
+    CONNECTED = "connected"  # talking to an agent
+    TRANSFERRED = "transferred"  # handed to another number, the IVR is done
+    ENDED = "ended"  # a terminal status arrived; nothing may follow
+
+
+# Status callbacks may arrive out of order; a call's status only moves up this ranking.
+STATUS_RANK = {
+    "queued": 0,
+    "initiated": 1,
+    "ringing": 2,
+    "in-progress": 3,
+    "completed": 4,
+    "busy": 4,
+    "failed": 4,
+    "no-answer": 4,
+    "canceled": 4,
+}
+
+
+@dataclass(frozen=True)
+class CallSession:
+    """The connector's record of one call, saved after every webhook."""
+
+    call_sid: str
+    state: CallState = CallState.IVR
+    status: str = "in-progress"
+    step: int = 0
+    awaits: str = ""
+    language: str = "en"
+    pending: dict[str, Any] = field(default_factory=dict)  # spec of the awaited Gather/Record
+    queue: str = ""
+    queued_at: float = 0.0
+    announced_at: float = -1.0
+    periodic_index: int = 0
+    music_part: int = 0
+    attempt: str = ""
+    whisper: str = ""
+    last_request: str = ""
+    last_reply: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallSession:
+        fields = {item.name for item in dataclasses.fields(cls)}
+        values = {name: value for name, value in data.items() if name in fields}
+        values["state"] = CallState(values.get("state", CallState.IVR.value))
+        return cls(**values)
+
+    def moved_to(self, state: CallState, **changes: Any) -> CallSession:
+        """Return the session in ``state``; the one place a call's state changes."""
+        if state is not self.state:
+            log.info(
+                "twilio_call_state", call_sid=self.call_sid, old=self.state.value, new=state.value
+            )
+        return dataclasses.replace(self, state=state, **changes)
+
+
+class SessionStore(Protocol):
+    """Where ``CallSession`` records live: in memory or the engine's database."""
+
+    async def load_call_session(self, call_sid: str) -> dict[str, Any] | None: ...
+
+    async def save_call_session(self, call_sid: str, data: dict[str, Any]) -> None: ...
+
+
+class MemorySessionStore:
+    """Sessions in this process only, the oldest dropped past ``max_sessions``."""
+
+    def __init__(self, max_sessions: int = 100_000) -> None:
+        self._sessions: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._max_sessions = max_sessions
+
+    async def load_call_session(self, call_sid: str) -> dict[str, Any] | None:
+        data = self._sessions.get(call_sid)
+        return None if data is None else dict(data)
+
+    async def save_call_session(self, call_sid: str, data: dict[str, Any]) -> None:
+        self._sessions[call_sid] = dict(data)
+        self._sessions.move_to_end(call_sid)
+        while len(self._sessions) > self._max_sessions:
+            self._sessions.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
