@@ -1,0 +1,171 @@
+"""The router's outputs: decisions the engine carries out and statistics count.
+
+Each decision maps one to one onto an event in ``santral/events.py`` where one exists
+(``Offer`` → ``OfferCreated``, ``OfferEnded``, ``Connected`` → ``InteractionConnected``,
+``InteractionEnded``, ``WrapupStarted``, ``WrapupEnded``, ``AgentStatusChanged``,
+``AgentStateChanged``) and uses the same field names and reason words. ``Queued``,
+``JoinRejected``, ``OfferAccepted``, ``Overflow`` and ``Escalated`` have no event there yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An interaction joined a queue (or moved to it by overflow) and waits for an agent."""
+
+    interaction_id: str
+    queue: str
+    channel: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRejected:
+    """The queue refused an interaction: ``queue_full`` or ``queue_empty``."""
+
+    interaction_id: str
+    queue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """An interaction is reserved for one agent, who has ``timeout`` seconds to accept."""
+
+    offer_id: str
+    interaction_id: str
+    agent_id: str
+    queue: str
+    channel: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAccepted:
+    """The agent accepted; the engine now connects the agent (voice) or opens the chat."""
+
+    offer_id: str
+    interaction_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferEnded:
+    """An offer ended without a connection.
+
+    ``reason``: ``rejected``, ``timeout``, ``no_answer``, ``busy``, ``failed`` (misses
+    reported by the agent or the connector), ``caller_hangup``, ``agent_not_ready``,
+    ``agent_logged_out`` or ``taken_elsewhere`` (ring-all).
+    """
+
+    offer_id: str
+    interaction_id: str
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The agent and the interaction are connected; ``waited`` counts from enqueue."""
+
+    interaction_id: str
+    agent_id: str
+    offer_id: str
+    queue: str
+    channel: str
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionEnded:
+    """An interaction left the ACD for good.
+
+    ``outcome``: ``answered`` (conversation over), ``abandoned_in_queue`` (caller left while
+    waiting or during an offer), ``overflowed``, ``removed`` (the queue became empty under
+    ``leave_when_empty``). ``waited`` is the time from enqueue to connection or departure.
+    """
+
+    interaction_id: str
+    outcome: str
+    queue: str
+    channel: str
+    waited: float
+    agent_id: str = ""
+    overflow_target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """An interaction waited ``max_wait`` and goes to ``target``.
+
+    When ``target`` names a configured queue the router moves the interaction there itself
+    (``Queued`` follows); otherwise the engine sends it to ``target`` (a dialplan node or a
+    number) and ``InteractionEnded`` follows.
+    """
+
+    interaction_id: str
+    queue: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """An interaction's requirements were relaxed to escalation ``step`` (counting from 1)."""
+
+    interaction_id: str
+    queue: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupStarted:
+    agent_id: str
+    interaction_id: str
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupEnded:
+    """The agent's wrap-up is over; ``interaction_id`` is the last one wrapped up."""
+
+    agent_id: str
+    interaction_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatusChanged:
+    """The status an agent or supervisor sets: ``logged_out``, ``available``, ``not_ready``."""
+
+    agent_id: str
+    old: str
+    new: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """The state the router sets: ``idle``, ``reserved``, ``busy``, ``wrap_up``."""
+
+    agent_id: str
+    old: str
+    new: str
+
+
+Decision = (
+    Queued
+    | JoinRejected
+    | Offer
+    | OfferAccepted
+    | OfferEnded
+    | Connected
+    | InteractionEnded
+    | Overflow
+    | Escalated
+    | WrapupStarted
+    | WrapupEnded
+    | AgentStatusChanged
+    | AgentStateChanged
+)

@@ -1,0 +1,465 @@
+"""ACD statistics: per-interval accumulators per queue and agent, and real-time figures.
+
+``Statistics`` is fed the router's decisions with the time they were made, so the router
+(live) and the simulator (virtual time) count the same way. Definitions:
+
+- offered: interactions that joined the queue (``Queued``);
+- answered: connected to an agent, counted in the interval of the connection;
+- abandoned: left while waiting or during an offer; a short abandon left within the
+  queue's ``short_abandon_threshold`` and is counted apart, not as abandoned;
+- service level: answered within the threshold ÷ answered; service level with abandons:
+  (answered within + abandoned within the threshold) ÷ (answered + abandoned);
+- ASA: mean wait of answered interactions; AHT: mean of talk + hold + wrap-up, where
+  talk + hold runs from connection to end and wrap-up is added when it ends;
+- occupancy: time reserved, busy or in wrap-up ÷ that time plus time idle and available;
+  a queue's occupancy is that of the agents who serve it.
+
+Each event counts in the interval in which it happens (intervals are aligned to
+multiples of the interval length in POSIX time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from acd.decisions import (
+    AgentStateChanged,
+    AgentStatusChanged,
+    Connected,
+    Decision,
+    InteractionEnded,
+    Offer,
+    OfferEnded,
+    Overflow,
+    Queued,
+    WrapupEnded,
+    WrapupStarted,
+)
+from acd.model import AgentRecord, AgentStatus
+from acd.settings import AcdSettings, QueueSettings
+from acd.views import QueueSnapshot, WaitingView
+
+MISS_REASONS = frozenset({"rejected", "timeout", "no_answer", "busy", "failed"})
+WORKING_MODES = ("reserved", "busy", "wrap_up")
+
+
+class QueueCounters:
+    """Accumulators of one queue over one interval (or since the start)."""
+
+    __slots__ = (
+        "abandoned",
+        "abandoned_within",
+        "answered",
+        "answered_within",
+        "handle_time",
+        "handled",
+        "hold_time",
+        "longest_wait",
+        "offered",
+        "overflowed",
+        "removed",
+        "short_abandoned",
+        "wait_answered",
+        "wrapup_time",
+    )
+
+    def __init__(self) -> None:
+        self.offered = 0
+        self.answered = 0
+        self.answered_within = 0
+        self.abandoned = 0
+        self.abandoned_within = 0
+        self.short_abandoned = 0
+        self.overflowed = 0
+        self.removed = 0
+        self.wait_answered = 0.0
+        self.handled = 0
+        self.handle_time = 0.0
+        self.hold_time = 0.0
+        self.wrapup_time = 0.0
+        self.longest_wait = 0.0
+
+
+class AgentCounters:
+    """Accumulators of one agent over one interval."""
+
+    __slots__ = ("answered", "handle_time", "handled", "missed", "modes", "offers", "wrapup_time")
+
+    def __init__(self) -> None:
+        self.offers = 0
+        self.answered = 0
+        self.missed = 0
+        self.handled = 0
+        self.handle_time = 0.0
+        self.wrapup_time = 0.0
+        self.modes: dict[str, float] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInterval:
+    """One row of the queue interval report; ratios are None when undefined."""
+
+    queue: str
+    start: float
+    end: float
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    overflowed: int
+    service_level: float | None
+    service_level_with_abandons: float | None
+    asa: float | None
+    aht: float | None
+    occupancy: float | None
+    longest_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInterval:
+    """One row of the agent interval report; ``modes`` maps idle, busy… to seconds."""
+
+    agent_id: str
+    start: float
+    end: float
+    offers: int
+    answered: int
+    missed: int
+    handled: int
+    aht: float | None
+    occupancy: float | None
+    modes: dict[str, float]
+
+
+class Statistics:
+    """Counts the router's decisions into intervals per queue and per agent."""
+
+    def __init__(self, settings: AcdSettings, interval: float | None = None) -> None:
+        self._settings = settings
+        self.interval = float(interval or settings.interval)
+        self._queues: dict[tuple[float, str], QueueCounters] = {}
+        self._agents: dict[tuple[float, str], AgentCounters] = {}
+        self._totals: dict[str, QueueCounters] = {}
+        self._connected: dict[str, tuple[str, str, float]] = {}
+        self._wrapups: dict[str, tuple[str, float]] = {}
+        self._last_queue: dict[str, str] = {}
+        self._holds: dict[str, float] = {}
+        self._hold_spent: dict[str, float] = {}
+        self._status: dict[str, str] = {}
+        self._state: dict[str, str] = {}
+        self._mode_since: dict[str, tuple[str, float]] = {}
+
+    def update_settings(self, settings: AcdSettings) -> None:
+        """Use new queue thresholds for what is counted from now on."""
+        self._settings = settings
+
+    # Feeding
+
+    def record_all(self, decisions: Iterable[Decision], now: float) -> None:
+        for decision in decisions:
+            self.record(decision, now)
+
+    def record(self, decision: Decision, now: float) -> None:
+        """Count one decision made at ``now``."""
+        if isinstance(decision, Queued):
+            self._count_queue(decision.queue, now, "offered")
+        elif isinstance(decision, Connected):
+            self._answered(decision, now)
+        elif isinstance(decision, InteractionEnded):
+            self._ended(decision, now)
+        elif isinstance(decision, Overflow):
+            self._count_queue(decision.queue, now, "overflowed")
+        elif isinstance(decision, Offer):
+            self._agent(decision.agent_id, now).offers += 1
+        elif isinstance(decision, OfferEnded):
+            if decision.reason in MISS_REASONS:
+                self._agent(decision.agent_id, now).missed += 1
+        elif isinstance(decision, WrapupStarted):
+            self._wrapup_started(decision, now)
+        elif isinstance(decision, WrapupEnded):
+            self._wrapup_ended(decision, now)
+        elif isinstance(decision, AgentStatusChanged):
+            self._status[decision.agent_id] = decision.new
+            self._switch_mode(decision.agent_id, now)
+        elif isinstance(decision, AgentStateChanged):
+            self._state[decision.agent_id] = decision.new
+            self._switch_mode(decision.agent_id, now)
+
+    def record_hold(self, interaction_id: str, on_hold: bool, now: float) -> None:
+        """Count hold time of a connected interaction (talk + hold is measured anyway)."""
+        if on_hold:
+            self._holds.setdefault(interaction_id, now)
+            return
+        started = self._holds.pop(interaction_id, None)
+        if started is not None:
+            spent = self._hold_spent.get(interaction_id, 0.0)
+            self._hold_spent[interaction_id] = spent + now - started
+
+    # Reading
+
+    def average_handle_time(self, queue: str) -> float | None:
+        totals = self._totals.get(queue)
+        if totals is None or not totals.handled:
+            return None
+        return (totals.handle_time + totals.wrapup_time) / totals.handled
+
+    def service_level_so_far(self, queue: str) -> float | None:
+        totals = self._totals.get(queue)
+        return _ratio(totals.answered_within, totals.answered) if totals else None
+
+    def totals(self, queue: str) -> QueueCounters:
+        return self._totals.get(queue) or QueueCounters()
+
+    def queue_intervals(self, now: float) -> list[QueueInterval]:
+        """Return one row per queue and interval with activity, oldest first."""
+        agent_rows = self._agent_modes(now)
+        rows = []
+        for (start, queue), counters in sorted(self._queues.items()):
+            members = [
+                agent_id
+                for agent_id, agent in self._settings.agents.items()
+                if queue in agent.queues
+            ]
+            occupancy = _occupancy([agent_rows.get((start, agent_id), {}) for agent_id in members])
+            rows.append(self._queue_row(queue, start, counters, occupancy))
+        return rows
+
+    def agent_intervals(self, now: float) -> list[AgentInterval]:
+        """Return one row per agent and interval with activity, oldest first."""
+        modes = self._agent_modes(now)
+        keys = sorted(set(self._agents) | set(modes))
+        rows = []
+        for start, agent_id in keys:
+            counters = self._agents.get((start, agent_id)) or AgentCounters()
+            spent = modes.get((start, agent_id), {})
+            rows.append(
+                AgentInterval(
+                    agent_id=agent_id,
+                    start=start,
+                    end=start + self.interval,
+                    offers=counters.offers,
+                    answered=counters.answered,
+                    missed=counters.missed,
+                    handled=counters.handled,
+                    aht=_ratio(counters.handle_time + counters.wrapup_time, counters.handled),
+                    occupancy=_occupancy([spent]),
+                    modes=dict(spent),
+                )
+            )
+        return rows
+
+    # Internals
+
+    def _bucket(self, now: float) -> float:
+        return (now // self.interval) * self.interval
+
+    def _queue_counters(self, queue: str, now: float) -> tuple[QueueCounters, QueueCounters]:
+        key = (self._bucket(now), queue)
+        counters = self._queues.get(key)
+        if counters is None:
+            counters = self._queues[key] = QueueCounters()
+        totals = self._totals.get(queue)
+        if totals is None:
+            totals = self._totals[queue] = QueueCounters()
+        return counters, totals
+
+    def _count_queue(self, queue: str, now: float, name: str) -> None:
+        for counters in self._queue_counters(queue, now):
+            setattr(counters, name, getattr(counters, name) + 1)
+
+    def _agent(self, agent_id: str, now: float) -> AgentCounters:
+        key = (self._bucket(now), agent_id)
+        counters = self._agents.get(key)
+        if counters is None:
+            counters = self._agents[key] = AgentCounters()
+        return counters
+
+    def _threshold(self, queue: str) -> QueueSettings:
+        return self._settings.queues.get(queue) or QueueSettings()
+
+    def _answered(self, decision: Connected, now: float) -> None:
+        within = decision.waited <= self._threshold(decision.queue).service_level_threshold
+        for counters in self._queue_counters(decision.queue, now):
+            counters.answered += 1
+            counters.answered_within += within
+            counters.wait_answered += decision.waited
+            counters.longest_wait = max(counters.longest_wait, decision.waited)
+        self._agent(decision.agent_id, now).answered += 1
+        self._connected[decision.interaction_id] = (decision.queue, decision.agent_id, now)
+
+    def _ended(self, decision: InteractionEnded, now: float) -> None:
+        if decision.outcome == "answered":
+            self._handled(decision, now)
+            return
+        settings = self._threshold(decision.queue)
+        for counters in self._queue_counters(decision.queue, now):
+            counters.longest_wait = max(counters.longest_wait, decision.waited)
+            if decision.outcome == "removed":
+                counters.removed += 1
+            elif decision.outcome != "abandoned_in_queue":
+                continue
+            elif decision.waited < settings.short_abandon_threshold:
+                counters.short_abandoned += 1
+            else:
+                counters.abandoned += 1
+                counters.abandoned_within += decision.waited <= settings.service_level_threshold
+
+    def _handled(self, decision: InteractionEnded, now: float) -> None:
+        connected = self._connected.pop(decision.interaction_id, None)
+        if connected is None:
+            return
+        queue, agent_id, since = connected
+        self.record_hold(decision.interaction_id, False, now)
+        hold = self._hold_spent.pop(decision.interaction_id, 0.0)
+        for counters in self._queue_counters(queue, now):
+            counters.handled += 1
+            counters.handle_time += now - since
+            counters.hold_time += hold
+        self._last_queue[agent_id] = queue
+        agent = self._agent(agent_id, now)
+        agent.handled += 1
+        agent.handle_time += now - since
+
+    def _wrapup_started(self, decision: WrapupStarted, now: float) -> None:
+        previous = self._wrapups.get(decision.agent_id)
+        queue = self._last_queue.get(decision.agent_id, "")
+        since = previous[1] if previous is not None else now
+        self._wrapups[decision.agent_id] = (queue, since)
+
+    def _wrapup_ended(self, decision: WrapupEnded, now: float) -> None:
+        started = self._wrapups.pop(decision.agent_id, None)
+        if started is None:
+            return
+        queue, since = started
+        spent = now - since
+        if queue:
+            for counters in self._queue_counters(queue, now):
+                counters.wrapup_time += spent
+        self._agent(decision.agent_id, now).wrapup_time += spent
+
+    def _mode(self, agent_id: str) -> str:
+        state = self._state.get(agent_id, "idle")
+        if state != "idle":
+            return state
+        status = self._status.get(agent_id, AgentStatus.LOGGED_OUT.value)
+        return "idle" if status == AgentStatus.AVAILABLE.value else status
+
+    def _switch_mode(self, agent_id: str, now: float) -> None:
+        previous = self._mode_since.get(agent_id)
+        if previous is not None:
+            self._add_mode_time(agent_id, previous[0], previous[1], now)
+        self._mode_since[agent_id] = (self._mode(agent_id), now)
+
+    def _add_mode_time(self, agent_id: str, mode: str, start: float, end: float) -> None:
+        for bucket, seconds in self._split(start, end):
+            modes = self._agent(agent_id, bucket).modes
+            modes[mode] = modes.get(mode, 0.0) + seconds
+
+    def _agent_modes(self, now: float) -> dict[tuple[float, str], dict[str, float]]:
+        """Return time per mode per agent and interval, including open segments to ``now``."""
+        result = {key: dict(counters.modes) for key, counters in self._agents.items()}
+        for agent_id, (mode, since) in self._mode_since.items():
+            for bucket, seconds in self._split(since, now):
+                modes = result.setdefault((bucket, agent_id), {})
+                modes[mode] = modes.get(mode, 0.0) + seconds
+        return result
+
+    def _split(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Split the time from ``start`` to ``end`` into (interval start, seconds) parts."""
+        parts = []
+        cursor = start
+        for _ in range(int(max(0.0, end - start) // self.interval) + 2):
+            if cursor >= end:
+                break
+            bucket = self._bucket(cursor)
+            stop = min(end, bucket + self.interval)
+            parts.append((bucket, stop - cursor))
+            cursor = stop
+        return parts
+
+    def _queue_row(
+        self, queue: str, start: float, counters: QueueCounters, occupancy: float | None
+    ) -> QueueInterval:
+        both = counters.answered + counters.abandoned
+        return QueueInterval(
+            queue=queue,
+            start=start,
+            end=start + self.interval,
+            offered=counters.offered,
+            answered=counters.answered,
+            abandoned=counters.abandoned,
+            short_abandoned=counters.short_abandoned,
+            overflowed=counters.overflowed,
+            service_level=_ratio(counters.answered_within, counters.answered),
+            service_level_with_abandons=_ratio(
+                counters.answered_within + counters.abandoned_within, both
+            ),
+            asa=_ratio(counters.wait_answered, counters.answered),
+            aht=_ratio(counters.handle_time + counters.wrapup_time, counters.handled),
+            occupancy=occupancy,
+            longest_wait=counters.longest_wait,
+        )
+
+
+def realtime_snapshot(
+    queue: str,
+    settings: QueueSettings,
+    waiting: list[WaitingView],
+    members: list[AgentRecord],
+    stats: Statistics | None,
+    now: float,
+) -> QueueSnapshot:
+    """Build the real-time figures of ``queue`` from the router's state.
+
+    The estimated wait is position-based: with ``idle`` idle agents and ``staffed``
+    agents available, the interaction at position ``k`` (from 1) waits
+    ``max(0, k - idle) × AHT ÷ staffed``. AHT is the queue's so far, or its
+    ``default_handle_time`` before the first handled interaction. This is an estimate that
+    assumes agents free up evenly; it is None when no agent is available.
+    """
+    by_state: dict[str, int] = {}
+    for agent in members:
+        mode = _agent_mode(agent)
+        by_state[mode] = by_state.get(mode, 0) + 1
+    staffed = sum(1 for agent in members if agent.status is AgentStatus.AVAILABLE)
+    idle = by_state.get("idle", 0)
+    aht = (stats.average_handle_time(queue) if stats else None) or settings.default_handle_time
+
+    def estimate(position: int) -> float | None:
+        if not staffed:
+            return None
+        return max(0, position - idle) * aht / staffed
+
+    estimated = tuple(
+        replace(item, estimated_wait=estimate(index)) for index, item in enumerate(waiting, start=1)
+    )
+    return QueueSnapshot(
+        queue=queue,
+        waiting_count=len(waiting),
+        longest_wait=max((item.waited for item in waiting), default=0.0),
+        agents_by_state=by_state,
+        staffed=staffed,
+        estimated_wait=estimate(len(waiting) + 1),
+        service_level=stats.service_level_so_far(queue) if stats else None,
+        average_handle_time=aht,
+        waiting=estimated,
+    )
+
+
+def _agent_mode(agent: AgentRecord) -> str:
+    if agent.state.value != "idle":
+        return agent.state.value
+    if agent.status is AgentStatus.AVAILABLE:
+        return "idle"
+    return agent.status.value
+
+
+def _occupancy(rows: list[dict[str, float]]) -> float | None:
+    working = sum(row.get(mode, 0.0) for row in rows for mode in WORKING_MODES)
+    idle = sum(row.get("idle", 0.0) for row in rows)
+    return _ratio(working, working + idle)
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
