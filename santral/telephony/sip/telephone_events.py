@@ -1,0 +1,58 @@
+"""RFC 4733 telephone events (DTMF over RTP), without I/O.
+
+A key press is sent as several packets that share one RTP timestamp: the first (usually
+with the marker bit), updates with a growing duration, and the end packet, often three
+times. ``KeyPressDetector`` turns such a run into exactly one digit, whether or not the
+marker bit arrived and however many updates and end packets follow.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+from santral.telephony.sip.errors import SipParseError
+from santral.telephony.sip.rtp import RtpPacket
+
+EVENT_KEYS = "0123456789*#ABCD"
+_PAYLOAD = struct.Struct("!BBH")
+
+
+@dataclass(frozen=True)
+class TelephoneEvent:
+    """One RFC 4733 event payload: the key, whether it ended, and its duration in samples."""
+
+    key: str
+    end: bool
+    volume: int
+    duration: int
+
+
+def parse_telephone_event(payload: bytes) -> TelephoneEvent:
+    """Parse a 4-byte event payload; raise ``SipParseError`` if truncated or not a key."""
+    if len(payload) < _PAYLOAD.size:
+        raise SipParseError(f"telephone event payload of {len(payload)} bytes; expected 4")
+    event, flags, duration = _PAYLOAD.unpack_from(payload)
+    if event >= len(EVENT_KEYS):
+        raise SipParseError(f"telephone event {event} is not a DTMF key (0-15)")
+    return TelephoneEvent(EVENT_KEYS[event], bool(flags & 0x80), flags & 0x3F, duration)
+
+
+class KeyPressDetector:
+    """Report each key press once, identified by its RTP source and timestamp."""
+
+    def __init__(self, payload_type: int, history: int = 16) -> None:
+        self.payload_type = payload_type
+        self._seen: deque[tuple[int, int]] = deque(maxlen=history)
+
+    def feed(self, packet: RtpPacket) -> str | None:
+        """Return the key of a press seen for the first time, or None for any other packet."""
+        if packet.payload_type != self.payload_type:
+            return None
+        event = parse_telephone_event(packet.payload)
+        identity = (packet.ssrc, packet.timestamp)
+        if identity in self._seen:
+            return None
+        self._seen.append(identity)
+        return event.key

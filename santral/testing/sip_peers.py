@@ -1,0 +1,242 @@
+"""Real SIP peers for tests: Kamailio as registrar and proxy, sipp callers, baresip phones.
+
+Every peer listens on 127.0.0.1 only, runs as a child process whose pid the helper keeps,
+and is stopped by that pid. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
+
+
+def free_udp_port() -> int:
+    """Return a UDP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """Return an even UDP port whose successor is free too (RTP and RTCP)."""
+    for _ in range(50):
+        port = free_udp_port() & ~1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first, \
+                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                first.bind((LOOPBACK, port))
+                second.bind((LOOPBACK, port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free pair of UDP ports found on 127.0.0.1 after 50 tries")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop ``process`` by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+@dataclass
+class Kamailio:
+    """A Kamailio registrar and proxy started from ``config_template``."""
+
+    config_template: Path
+    workdir: Path
+    port: int = field(default_factory=free_udp_port)
+    with_auth: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def control_socket(self) -> Path:
+        return self.workdir / "kamailio.ctl"
+
+    def start(self) -> None:
+        """Start Kamailio in the foreground and wait until it answers OPTIONS."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.config_template.read_text(encoding="utf-8")
+        config = config.replace("@PORT@", str(self.port)).replace("@CTL@", str(self.control_socket))
+        path = self.workdir / "kamailio.cfg"
+        path.write_text(config, encoding="utf-8")
+        command = ["kamailio", "-f", str(path), "-DD", "-E", "-m", "32", "-M", "4",
+                   "-Y", str(self.workdir), "-P", str(self.workdir / "kamailio.pid")]
+        if self.with_auth:
+            command += ["-A", "WITH_AUTH"]
+        with (self.workdir / "kamailio.log").open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if not self._wait_ready():
+            self.stop()
+            raise RuntimeError(f"Kamailio did not answer OPTIONS within {START_TIMEOUT} s; "
+                               f"see {self.workdir / 'kamailio.log'}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((LOOPBACK, 0))
+            probe.settimeout(0.1)
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    return False
+                probe.sendto(_options(self.port, probe.getsockname()[1]), (LOOPBACK, self.port))
+                try:
+                    if probe.recv(4096).startswith(b"SIP/2.0 200"):
+                        return True
+                except TimeoutError:
+                    continue
+        return False
+
+    def is_registered(self, user: str) -> bool:
+        """True if ``user`` has a registration (asks Kamailio with kamcmd, 5 s timeout)."""
+        result = subprocess.run(
+            ["kamcmd", "-s", f"unix:{self.control_socket}", "ul.lookup", "location", user],
+            capture_output=True, timeout=5, check=False,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+def _options(port: int, source_port: int) -> bytes:
+    branch = f"z9hG4bK{uuid.uuid4().hex[:16]}"
+    return (
+        f"OPTIONS sip:{LOOPBACK}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {LOOPBACK}:{source_port};branch={branch}\r\n"
+        f"From: <sip:probe@{LOOPBACK}>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:{LOOPBACK}:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@contextlib.contextmanager
+def running_kamailio(config_template: Path, workdir: Path, *, with_auth: bool = False) -> Iterator[Kamailio]:
+    kamailio = Kamailio(config_template, workdir, with_auth=with_auth)
+    kamailio.start()
+    try:
+        yield kamailio
+    finally:
+        kamailio.stop()
+
+
+@dataclass(frozen=True)
+class SippResult:
+    returncode: int
+    output: str
+
+
+async def run_sipp(
+    scenario: Path, *, proxy_port: int, service: str, workdir: Path, timeout: float = 30.0,
+    calls: int = 1, rate: int = 10, extra: tuple[str, ...] = (),
+) -> SippResult:
+    """Run sipp against the proxy on 127.0.0.1 and return its exit code and output.
+
+    sipp gets ``-timeout`` slightly below ``timeout`` and is killed by pid at ``timeout``.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        "sipp", f"{LOOPBACK}:{proxy_port}", "-sf", str(scenario), "-s", service,
+        "-i", LOOPBACK, "-mi", LOOPBACK, "-p", str(free_udp_port()), "-mp", str(free_port_pair()),
+        "-m", str(calls), "-l", str(calls), "-r", str(rate), "-nostdin",
+        "-timeout", f"{max(1, int(timeout) - 2)}s", "-timeout_error", "-trace_err", *extra,
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        output, _ = await process.communicate()
+    return SippResult(process.returncode if process.returncode is not None else -1,
+                      output.decode(errors="replace"))
+
+
+# baresip
+
+
+@dataclass
+class Baresip:
+    """A baresip phone registered as ``user`` that auto-answers and records each call."""
+
+    user: str
+    proxy_port: int
+    workdir: Path
+    audio_source: Path
+    answer: str = "auto"  # "auto" answers at once, "manual" lets it ring
+    sip_port: int = field(default_factory=free_udp_port)
+    control_port: int = field(default_factory=free_udp_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config").write_text(self._config(), encoding="utf-8")
+        account = (f"<sip:{self.user}@{LOOPBACK}:{self.proxy_port};transport=udp>"
+                   f";regint=60;answermode={self.answer};audio_codecs=PCMU,PCMA\n")
+        (self.workdir / "accounts").write_text(account, encoding="utf-8")
+        (self.workdir / "contacts").write_text("", encoding="utf-8")
+        with (self.workdir / "baresip.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                ["baresip", "-f", str(self.workdir), "-v"], cwd=self.workdir,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "HOME": str(self.workdir)},
+            )
+
+    def _config(self) -> str:
+        modules = "".join(f"module\t\t\t{name}.so\n" for name in
+                          ("g711", "aufile", "sndfile", "account", "menu", "ctrl_tcp"))
+        return (
+            f"sip_listen\t\t{LOOPBACK}:{self.sip_port}\n"
+            f"net_interface\t\t{LOOPBACK}\n"
+            "audio_player\t\taufile,/dev/null\n"
+            f"audio_source\t\taufile,{self.audio_source}\n"
+            "audio_alert\t\taufile,/dev/null\n"
+            f"snd_path\t\t{self.workdir}\n"
+            f"ctrl_tcp_listen\t\t{LOOPBACK}:{self.control_port}\n"
+            "module_path\t\t/usr/lib/baresip/modules\n"
+            f"{modules}"
+            "module_app\t\tmenu.so\n"
+        )
+
+    def recordings(self) -> list[Path]:
+        """WAV files sndfile wrote: one received (``-dec``) and one sent (``-enc``) per call."""
+        return sorted(self.workdir.glob("dump-*.wav"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def command(self, name: str, params: str = "", timeout: float = 3.0) -> str:
+        """Send a ctrl_tcp command as a netstring and return the raw reply."""
+        body = json.dumps({"command": name, "params": params, "token": "t"}).encode()
+        with socket.create_connection((LOOPBACK, self.control_port), timeout=timeout) as connection:
+            connection.sendall(str(len(body)).encode() + b":" + body + b",")
+            return connection.recv(65536).decode(errors="replace")
+
+
+def peers_available() -> bool:
+    return all(shutil.which(name) for name in ("kamailio", "sipp", "baresip", "kamcmd"))
