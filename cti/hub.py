@@ -1,0 +1,265 @@
+"""Fan-out of bus events to connected CTI clients, one bounded queue per client.
+
+The hub turns each event a client may see into JSON once and puts the text on every
+interested client's queue without waiting. A client whose queue is full (it stopped
+reading) is marked overflowed and disconnected by its own writer, so a slow reader never
+delays the others or the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from cti.auth import Principal
+from cti.background import BackgroundTasks
+from cti.pop import WebhookSender, build_pop
+from cti.ports import AgentDesk, InteractionHistory
+from cti.settings import CtiSettings
+from santral.clock import Clock, SystemClock
+from santral.events import (
+    Event,
+    EventBus,
+    OfferCreated,
+    OfferEnded,
+    OfferHistoryFound,
+)
+
+log = structlog.get_logger(__name__)
+
+MESSAGE_VERSION: Final = 1
+DAY = 86_400.0
+CLOSE_TIMEOUT = 1.0  # seconds to wait for a close handshake before aborting the transport
+MAX_HISTORY_OFFERS = 1000  # offers whose previous contacts are kept for snapshots
+
+# Events an agent receives about itself; supervisors get these for every agent and more.
+AGENT_EVENTS: Final = frozenset({
+    "agent_status_changed", "agent_state_changed", "offer_created", "offer_ended",
+    "offer_history_found", "interaction_connected", "interaction_held", "interaction_ended",
+    "wrapup_started", "wrapup_ended",
+})
+SUPERVISOR_EVENTS: Final = AGENT_EVENTS | {"interaction_queued", "queue_stats_updated"}
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+class Client:
+    """One connected WebSocket: who it is, its bounded outgoing queue, and its writer."""
+
+    def __init__(self, principal: Principal, ws: web.WebSocketResponse,
+                 transport: asyncio.Transport | None, max_backlog: int) -> None:
+        self.principal = principal
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_backlog)
+        self.overflowed = False
+        self._ws = ws
+        self._transport = transport
+        self._writer: asyncio.Task[None] | None = None
+
+    def wants(self, event: Event) -> bool:
+        if self.principal.is_supervisor:
+            return event.type in SUPERVISOR_EVENTS
+        agent_id = getattr(event, "agent_id", "")
+        return event.type in AGENT_EVENTS and bool(agent_id) and agent_id == self.principal.agent_id
+
+    def push(self, text: str) -> None:
+        """Queue ``text`` without waiting; on a full queue, mark the client and stop its writer."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.warning("cti_client_backlog_exceeded", user_id=self.principal.user_id,
+                        backlog=self.queue.qsize())
+            if self._writer is not None:
+                self._writer.cancel()
+
+    def start_writer(self) -> asyncio.Task[None]:
+        """Start the task that sends queued messages; the WebSocket handler owns and awaits it."""
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write(), name=f"cti_ws_writer_{self.principal.user_id}"
+        )
+        return self._writer
+
+    async def _write(self) -> None:
+        try:
+            while not self._ws.closed:
+                await self._ws.send_str(await self.queue.get())
+        except ConnectionError:
+            return
+        except asyncio.CancelledError:
+            if self.overflowed:
+                self._abort()
+            raise
+
+    def _abort(self) -> None:
+        # A client that stopped reading would not read a close frame queued behind its
+        # backlog either, so the connection is dropped at once.
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the WebSocket; abort the connection if the peer ignores the close frame."""
+        try:
+            await asyncio.wait_for(self._ws.close(code=code, message=reason.encode()),
+                                   CLOSE_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            if self._transport is not None:
+                self._transport.abort()
+
+
+class Hub:
+    """Routes bus events to clients and builds the snapshots they start from."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        desk: AgentDesk,
+        settings: CtiSettings,
+        store: InteractionHistory | None = None,
+        clock: Clock | None = None,
+        webhooks: WebhookSender | None = None,
+    ) -> None:
+        self._bus = bus
+        self._desk = desk
+        self._settings = settings
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._webhooks = webhooks
+        self._clients: set[Client] = set()
+        self._history: dict[str, list[dict[str, Any]]] = {}  # offer id -> previous contacts
+        self._tasks = BackgroundTasks("cti_hub")
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self._bus.last_seq
+
+    @property
+    def clients(self) -> frozenset[Client]:
+        return frozenset(self._clients)
+
+    def start(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self._bus.subscribe(self._on_event)
+
+    async def close(self) -> None:
+        """Stop listening to the bus and cancel history look-ups still running."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self._tasks.close()
+
+    def add(self, client: Client, last_seq: int) -> None:
+        """Queue the client's snapshot and register it, in one step with no await between.
+
+        Every event published afterwards has a larger sequence number than the snapshot,
+        so the client gets its current state first and then only newer events.
+        """
+        client.push(encode(self.snapshot(client.principal, last_seq)))
+        self._clients.add(client)
+        log.info("cti_client_connected", user_id=client.principal.user_id,
+                 clients=len(self._clients))
+
+    def remove(self, client: Client) -> None:
+        self._clients.discard(client)
+        log.info("cti_client_disconnected", user_id=client.principal.user_id,
+                 overflowed=client.overflowed, clients=len(self._clients))
+
+    def snapshot(self, principal: Principal, last_seq: int = 0) -> dict[str, Any]:
+        """Return the ``snapshot`` message: the user's current state at the bus's last seq."""
+        seq = self._bus.last_seq
+        message: dict[str, Any] = {
+            "type": "snapshot", "version": MESSAGE_VERSION, "seq": seq, "ts": self._clock.now(),
+            "user": principal.to_dict(),
+            "restarted": last_seq > seq,  # the engine restarted: sequence numbers began again
+            "reason_codes": self._desk.reason_codes(),
+            "disposition_codes": self._desk.disposition_codes(),
+        }
+        if principal.agent_id:
+            message["agent"] = self.agent_view(principal.agent_id)
+        if principal.is_supervisor:
+            message["agents"] = [self._with_pop(view) for view in self._desk.agents()]
+            message["queues"] = self._desk.queues()
+        return message
+
+    def agent_view(self, agent_id: str) -> dict[str, Any]:
+        """Return the desk's view of an agent with its offer's pop as clients see it."""
+        return self._with_pop(self._desk.agent_view(agent_id))
+
+    def _with_pop(self, view: dict[str, Any]) -> dict[str, Any]:
+        offer = view.get("offer")
+        if not offer:
+            return view
+        pop = build_pop(offer.get("pop") or {}, str(offer.get("queue", "")), self._settings)
+        history = self._history.get(str(offer.get("offer_id")))
+        if history is not None:
+            pop["previous_interactions"] = history
+        return {**view, "offer": {**offer, "pop": pop}}
+
+    def _on_event(self, event: Event) -> None:
+        self._track(event)
+        if event.type not in SUPERVISOR_EVENTS:
+            return
+        text = encode(self.to_message(event))
+        for client in list(self._clients):
+            if client.wants(event):
+                client.push(text)
+
+    def to_message(self, event: Event) -> dict[str, Any]:
+        """Return the WebSocket message for ``event``; offers carry the masked, linked pop."""
+        message = event.to_dict()
+        if isinstance(event, OfferCreated):
+            message["pop"] = build_pop(event.pop, event.queue, self._settings)
+        return message
+
+    def _track(self, event: Event) -> None:
+        if isinstance(event, OfferCreated):
+            self._offer_created(event)
+        elif isinstance(event, OfferHistoryFound):
+            self._history[event.offer_id] = event.interactions
+            while len(self._history) > MAX_HISTORY_OFFERS:
+                del self._history[next(iter(self._history))]
+        elif isinstance(event, OfferEnded):
+            self._history.pop(event.offer_id, None)
+
+    def _offer_created(self, event: OfferCreated) -> None:
+        crm = self._settings.crm_pop.get(event.queue)
+        if crm is not None and crm.webhook_url and self._webhooks is not None:
+            payload = {"event": "offer_created", "offer_id": event.offer_id,
+                       "interaction_id": event.interaction_id, "agent_id": event.agent_id,
+                       "queue": event.queue, "pop": build_pop(event.pop, event.queue,
+                                                              self._settings)}
+            self._webhooks.send(crm, payload, offer_id=event.offer_id)
+        caller = str(event.pop.get("caller", ""))
+        if self._store is not None and caller and self._settings.offer_history_days > 0:
+            self._tasks.spawn(self._look_up_history(event, caller),
+                              name=f"cti_history_{event.offer_id}")
+
+    async def _look_up_history(self, event: OfferCreated, caller: str) -> None:
+        assert self._store is not None
+        days = self._settings.offer_history_days
+        since = self._clock.now() - days * DAY
+        found = await self._store.previous_interactions(
+            caller, since, self._settings.offer_history_limit
+        )
+        previous = [entry for entry in found if entry.get("interaction_id") != event.interaction_id]
+        self._bus.publish(OfferHistoryFound(
+            offer_id=event.offer_id, interaction_id=event.interaction_id,
+            agent_id=event.agent_id, caller=caller, days=days, interactions=previous,
+        ))
+
+    async def close_clients(self) -> None:
+        """Close every open WebSocket with 1001 (going away), for the engine's shutdown."""
+        clients = list(self._clients)
+        await asyncio.gather(
+            *(client.close(WSCloseCode.GOING_AWAY, "server shutdown") for client in clients)
+        )

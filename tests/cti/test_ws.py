@@ -1,0 +1,253 @@
+"""The WebSocket: hello and credentials, snapshot first, filtering, reconnect, backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from cti.app import load_events_schema
+from santral.events import AgentStatusChanged, InteractionQueued
+from santral.testing.cti_client import CtiClient, CtiEvents
+from tests.cti.conftest import CtiServer, make_settings, start_server
+
+VALIDATOR = jsonschema.Draft202012Validator(load_events_schema())
+
+
+def assert_valid(messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        VALIDATOR.validate(message)
+
+
+async def raw_hello(url: str, token: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "/cti/ws") as ws:
+        await ws.send_json({"type": "hello", "token": token})
+        reply = await ws.receive_json(timeout=5)
+        closed = await ws.receive(timeout=5)
+        assert closed.type == aiohttp.WSMsgType.CLOSE
+        assert closed.data == 4001
+        return dict(reply)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token"])
+async def test_hello_without_valid_token_rejected(server: CtiServer, token: str) -> None:
+    reply = await raw_hello(server.url, token)
+
+    assert reply["type"] == "error"
+    assert reply["code"] == "unauthorized"
+    assert_valid([reply])
+
+
+async def test_first_message_must_be_hello(server: CtiServer) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/cti/ws") as ws:
+        await ws.send_json({"type": "ping"})
+        reply = await ws.receive_json(timeout=5)
+
+    assert reply["type"] == "error"
+    assert "hello" in reply["message"]
+
+
+async def test_bearer_header_authenticates(server: CtiServer, clients: dict[str, CtiClient]
+                                           ) -> None:
+    headers = {"Authorization": f"Bearer {clients['alice'].token}"}
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        server.url + "/cti/ws", headers=headers
+    ) as ws:
+        await ws.send_json({"type": "hello", "last_seq": 0})
+        snapshot = await ws.receive_json(timeout=5)
+
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["user"]["user_id"] == "alice"
+
+
+async def test_agent_sees_only_own_events(server: CtiServer, clients: dict[str, CtiClient]
+                                          ) -> None:
+    alice = await clients["alice"].connect()
+    await clients["bob"].post("/api/agents/bob/status", {"status": "available"})
+    await clients["alice"].post("/api/agents/alice/status", {"status": "available"})
+
+    event = await alice.wait_for("agent_status_changed")
+    await alice.close()
+
+    assert event["agent_id"] == "alice"
+    assert [message["agent_id"] for message in alice.received] == ["alice"]
+
+
+async def test_supervisor_sees_all_agents(server: CtiServer, clients: dict[str, CtiClient]
+                                          ) -> None:
+    sam = await clients["sam"].connect()
+    await clients["bob"].post("/api/agents/bob/status", {"status": "available"})
+    server.bus.publish(InteractionQueued(interaction_id="i7", channel="voice", queue="support"))
+
+    status = await sam.wait_for("agent_status_changed")
+    queued = await sam.wait_for("interaction_queued")
+    await sam.close()
+
+    assert status["agent_id"] == "bob"
+    assert queued["interaction_id"] == "i7"
+    assert [agent["agent_id"] for agent in sam.snapshot["agents"]] == ["alice", "bob"]
+    assert sam.snapshot["queues"][0]["queue"] == "support"
+    assert_valid([sam.snapshot, *sam.received])
+
+
+async def test_offer_flow_messages(server: CtiServer, clients: dict[str, CtiClient]) -> None:
+    alice_api = clients["alice"]
+    alice = await alice_api.connect()
+    await alice_api.post("/api/agents/alice/status", {"status": "available"})
+    offer_id = server.desk.offer("alice", {
+        "interaction_id": "i1", "channel": "voice", "caller": "+905551112233",
+        "called": "4440000", "caller_name": "Ayşe", "language": "tr", "queue": "support",
+        "waited": 12.5, "ivr_path": ["welcome", "menu"], "variables": {"card_number": "4111"},
+        "crm": {"tier": "gold"},
+    })
+
+    offer = await alice.wait_for("offer_created")
+    await alice_api.post(f"/api/agents/alice/offers/{offer_id}/accept")
+    await alice.wait_for("interaction_connected")
+    await alice_api.post("/api/agents/alice/interactions/i1/hangup")
+    await alice.wait_for("wrapup_started")
+    await alice_api.post("/api/agents/alice/wrapup/end", {"disposition": "resolved"})
+    ended = await alice.wait_for("wrapup_ended")
+    await alice.close()
+
+    assert offer["pop"]["variables"] == {"card_number": "****"}
+    assert offer["pop"]["caller_name"] == "Ayşe"
+    assert ended["disposition"] == "resolved"
+    seqs = [message["seq"] for message in alice.received]
+    assert seqs == sorted(seqs)
+    assert all(seq > alice.snapshot["seq"] for seq in seqs)
+    assert_valid([alice.snapshot, *alice.received])
+
+
+async def test_reconnect_gets_snapshot_then_newer(server: CtiServer,
+                                                  clients: dict[str, CtiClient]) -> None:
+    alice_api = clients["alice"]
+    first = await alice_api.connect()
+    await alice_api.post("/api/agents/alice/status", {"status": "available"})
+    await first.wait_for("agent_status_changed")
+    last_seq = first.last_seq
+    await first.close()
+
+    await alice_api.post("/api/agents/alice/status", {"status": "not_ready",
+                                                      "reason_code": "break"})
+    second = await alice_api.connect(last_seq=last_seq)
+    await alice_api.post("/api/agents/alice/status", {"status": "available"})
+    newer = await second.wait_for("agent_status_changed")
+    await second.close()
+
+    assert second.snapshot["agent"]["status"] == "not_ready"
+    assert second.snapshot["agent"]["reason"] == "break"
+    assert second.snapshot["restarted"] is False
+    assert newer["old"] == "not_ready"
+    assert newer["seq"] > second.snapshot["seq"] > last_seq
+
+
+async def test_reconnect_after_restart_flagged(server: CtiServer,
+                                               clients: dict[str, CtiClient]) -> None:
+    events = await clients["alice"].connect(last_seq=10_000)
+    await events.close()
+
+    assert events.snapshot["restarted"] is True
+
+
+async def test_ping_gets_pong(clients: dict[str, CtiClient]) -> None:
+    events = await clients["bob"].connect()
+    await events.ws.send_json({"type": "ping"})
+    pong = await events.wait_for("pong")
+    await events.ws.send_json({"type": "accept"})
+    error = await events.wait_for("error")
+    await events.close()
+
+    assert pong["seq"] == events.snapshot["seq"]
+    assert error["code"] == "invalid"
+
+
+async def open_stalled_socket(url: str, token: str) -> socket.socket:
+    """Connect, send hello, then never read: a client whose receive window fills up."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /cti/ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n")
+    await loop.sock_sendall(sock, request.encode())
+    await loop.sock_sendall(sock, masked_text_frame(json.dumps({"type": "hello",
+                                                                "token": token})))
+    return sock
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+
+async def test_stalled_reader_dropped_others_served() -> None:
+    server = await start_server(make_settings(max_backlog=8))
+    try:
+        sam = CtiClient(server.url)
+        await sam.login("sam", "sam-pw")
+        stalled = await open_stalled_socket(server.url, sam.token)
+        reader = await sam.connect()
+        await wait_clients(server, 2)
+
+        draining = asyncio.create_task(drain(reader, 300))
+        big_reason = "x" * 60_000
+        for index in range(300):
+            server.bus.publish(AgentStatusChanged(agent_id="bob", old="a", new="b",
+                                                  reason=f"{index}{big_reason}"))
+            await asyncio.sleep(0.002)
+        received = await draining
+        await wait_clients(server, 1)
+
+        assert received == 300
+        assert [client.principal.user_id for client in server.hub.clients] == ["sam"]
+        await reader.close()
+        await sam.close()
+        stalled.close()
+    finally:
+        await server.runner.cleanup()
+
+
+async def wait_clients(server: CtiServer, count: int) -> None:
+    for _ in range(500):
+        if len(server.hub.clients) == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} clients, have {len(server.hub.clients)}")
+
+
+async def drain(events: CtiEvents, count: int) -> int:
+    received = 0
+    for _ in range(count):
+        message = await events.receive(within=10)
+        if message["type"] == "agent_status_changed":
+            received += 1
+    return received
+
+
+async def test_shutdown_closes_websockets() -> None:
+    server = await start_server(make_settings())
+    client = CtiClient(server.url)
+    await client.login("alice", "alice-pw")
+    events = await client.connect()
+
+    await server.runner.cleanup()
+    frame = await events.ws.receive(timeout=5)
+    await client.close()
+
+    assert frame.type == aiohttp.WSMsgType.CLOSE
+    assert frame.data == aiohttp.WSCloseCode.GOING_AWAY
