@@ -281,3 +281,39 @@ class RecordingSaved(Event):
     path: str
     duration: float = 0.0
     interaction_id: str = ""
+
+
+# Telephony: agents' phones and agent legs
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointStateChanged(Event):
+    """An agent's phone registered, went away or changed device state on the PBX.
+
+    ``available`` is False when the phone cannot take a call (unregistered, unavailable),
+    so the ACD must not offer voice calls to ``agent_id`` until it is True again.
+    """
+
+    type: ClassVar[str] = "endpoint_state_changed"
+    connector: str
+    endpoint: str
+    state: str
+    available: bool
+    agent_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentLegChanged(Event):
+    """The state of the agent's call leg: ``ringing``, ``answered``, ``bridged`` or ``left``.
+
+    ``left`` means the agent's phone left the conversation; availability and wrap-up start
+    from it even when the caller stays on the line.
+    """
+
+    type: ClassVar[str] = "agent_leg_changed"
+    connector: str
+    call_id: str
+    agent_id: str
+    endpoint: str
+    state: str
+    cause: str = ""
