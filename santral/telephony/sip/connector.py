@@ -75,6 +75,7 @@ class SipConnector:
         self.recordings_dir = self._cache / "recordings"
         self.last_error = ""
         self.invalid_messages = 0
+        self.trace: list[tuple[str, bytes]] | None = None  # set to a list to record the wire
 
     # Connector
 
@@ -134,24 +135,29 @@ class SipConnector:
 
     def send_request(self, text: str) -> None:
         """Send a request to the registrar and proxy (santral sends no request elsewhere)."""
-        log.debug("sip_out", first_line=text.split("\r\n", 1)[0])
-        if self.endpoint is not None:
-            self.endpoint.send(text.encode(), (self.settings.server, self.settings.port))
+        self._send(text, (self.settings.server, self.settings.port))
 
     def send_response(self, request: SantralSIPMessage, text: str) -> None:
         """Send a response to the top Via of ``request`` (RFC 3261 section 18.2.2)."""
         via = request.headers["Via"][0]
         host = via.get("received") or via["address"][0]
         port = via.get("rport") or via["address"][1]
-        log.debug("sip_out", first_line=text.split("\r\n", 1)[0])
+        self._send(text, (str(host), int(port)))
+
+    def _send(self, text: str, destination: Address) -> None:
+        log.debug("sip_out", first_line=text.split("\r\n", 1)[0], destination=destination)
+        if self.trace is not None:
+            self.trace.append(("out", text.encode()))
         if self.endpoint is not None:
-            self.endpoint.send(text.encode(), (str(host), int(port)))
+            self.endpoint.send(text.encode(), destination)
 
     # Receiving
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
         if not data.strip():
             return  # keep-alive
+        if self.trace is not None:
+            self.trace.append(("in", data))
         try:
             message = parse_message(data)
         except SipParseError as error:

@@ -1,0 +1,169 @@
+"""Agent legs to a baresip phone: answer with audio relay, busy, caller gone, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from santral.clock import SystemClock
+from santral.telephony.base import AgentEndpoint, AgentLegResult
+from santral.telephony.sip.connector import SipConnector
+from santral.testing.sip_peers import Baresip, Kamailio, run_sipp
+from tests.conftest import require_program
+from tests.sip.conftest import SCENARIOS, connector_settings
+from tests.sip.flows import SOUNDS, ScriptedFlow
+
+pytestmark = [pytest.mark.peer, pytest.mark.slow]
+
+
+
+def alice(kamailio: Kamailio) -> AgentEndpoint:
+    return AgentEndpoint(agent_id="alice", address=f"sip:alice@127.0.0.1:{kamailio.port}")
+
+
+def padded_source(tmp_path: Path) -> Path:
+    """A prompt padded with 30 s of silence: baresip hangs up when its source file ends."""
+    target = tmp_path / "agent-source.wav"
+    subprocess.run(["sox", str(SOUNDS / "vm-goodbye.wav"), str(target), "pad", "0", "30"],
+                   check=True, timeout=10)
+    return target
+
+
+async def start_phone(kamailio: Kamailio, tmp_path: Path, *, answer: str = "auto") -> Baresip:
+    require_program("baresip")
+    require_program("sox")
+    phone = Baresip("alice", kamailio.port, tmp_path / "baresip", padded_source(tmp_path), answer=answer)
+    phone.start()
+    for _ in range(50):
+        if kamailio.is_registered("alice"):
+            return phone
+        await asyncio.sleep(0.1)
+    phone.stop()
+    pytest.fail(f"baresip did not register within 5 s; see {phone.workdir / 'baresip.log'}")
+
+
+async def wait_until(predicate: object, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+def speech_seconds(path: Path) -> float:
+    """Seconds of a recording whose 20 ms frames are louder than silence."""
+    with wave.open(str(path), "rb") as reader:
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+        rate = reader.getframerate()
+    frame = rate // 50
+    frames = samples[: len(samples) // frame * frame].reshape(-1, frame).astype(np.float64)
+    loud = np.sqrt((frames**2).mean(axis=1)) > 300
+    return float(loud.sum()) / 50
+
+
+async def test_caller_audio_reaches_agent(kamailio: Kamailio, tmp_path: Path) -> None:
+    require_program("sipp")
+    flow = ScriptedFlow(queue=True)
+    phone = await start_phone(kamailio, tmp_path)
+    connector = SipConnector(connector_settings(kamailio.port), flow, clock=SystemClock())
+    await connector.start()
+    try:
+        caller = asyncio.create_task(run_sipp(SCENARIOS / "caller_queue.xml", proxy_port=kamailio.port,
+                                              service="ivr", workdir=tmp_path / "sipp", timeout=40))
+        await wait_until(lambda: bool(flow.queue_results))
+        call_id = flow.started[0].call_id
+
+        result = await connector.connect_agent(call_id, alice(kamailio), ring_timeout=10)
+
+        assert result is AgentLegResult.ANSWERED
+        outcome = await caller
+        assert outcome.returncode == 0, outcome.output[-2000:]
+        assert flow.hung_up[call_id] == "bye"
+    finally:
+        await connector.stop()
+        phone.stop()
+    received = [path for path in phone.recordings() if path.name.endswith("-dec.wav")]
+    assert received, f"baresip recorded nothing in {phone.workdir}"
+    assert speech_seconds(received[0]) > 3.0
+
+
+async def test_agent_busy_is_a_miss(kamailio: Kamailio, tmp_path: Path) -> None:
+    require_program("sipp")
+    flow = ScriptedFlow(queue=True)
+    phone = await start_phone(kamailio, tmp_path, answer="manual")
+    connector = SipConnector(connector_settings(kamailio.port), flow, clock=SystemClock())
+    await connector.start()
+    try:
+        caller = asyncio.create_task(run_sipp(SCENARIOS / "caller_queue.xml", proxy_port=kamailio.port,
+                                              service="ivr", workdir=tmp_path / "sipp", timeout=40))
+        await wait_until(lambda: bool(flow.queue_results))
+        call_id = flow.started[0].call_id
+        attempt = asyncio.create_task(connector.connect_agent(call_id, alice(kamailio), ring_timeout=10))
+        await wait_until(lambda: any(leg.ringing for leg in connector.agent_legs.values()))
+
+        await asyncio.to_thread(phone.command, "hangup")
+
+        assert await attempt is AgentLegResult.BUSY
+        assert connector.agent_legs == {}
+        await caller
+    finally:
+        await connector.stop()
+        phone.stop()
+
+
+async def test_no_answer_cancels_invite(kamailio: Kamailio, tmp_path: Path) -> None:
+    require_program("sipp")
+    flow = ScriptedFlow(queue=True)
+    phone = await start_phone(kamailio, tmp_path, answer="manual")
+    connector = SipConnector(connector_settings(kamailio.port), flow, clock=SystemClock())
+    connector.trace = []
+    await connector.start()
+    try:
+        caller = asyncio.create_task(run_sipp(SCENARIOS / "caller_queue.xml", proxy_port=kamailio.port,
+                                              service="ivr", workdir=tmp_path / "sipp", timeout=40))
+        await wait_until(lambda: bool(flow.queue_results))
+        call_id = flow.started[0].call_id
+
+        result = await connector.connect_agent(call_id, alice(kamailio), ring_timeout=1.0)
+
+        assert result is AgentLegResult.NO_ANSWER
+        sent = [data.split(b" ", 1)[0] for direction, data in connector.trace if direction == "out"]
+        assert b"CANCEL" in sent
+        received = [data.split(b"\r\n", 1)[0] for direction, data in connector.trace if direction == "in"]
+        assert any(b" 487 " in line for line in received)
+        await caller
+    finally:
+        await connector.stop()
+        phone.stop()
+
+
+async def test_caller_cancel_while_ringing(kamailio: Kamailio, tmp_path: Path) -> None:
+    require_program("sipp")
+    flow = ScriptedFlow()
+    release = asyncio.Event()
+    original = flow.start_call
+
+    async def slow_start(*args: object, **kwargs: object) -> object:
+        actions = await original(*args, **kwargs)  # type: ignore[arg-type]
+        await release.wait()
+        return actions
+
+    flow.start_call = slow_start  # type: ignore[method-assign]
+    connector = SipConnector(connector_settings(kamailio.port), flow, clock=SystemClock())
+    await connector.start()
+    try:
+        result = await run_sipp(SCENARIOS / "caller_cancel.xml", proxy_port=kamailio.port,
+                                service="ivr", workdir=tmp_path / "sipp", timeout=20)
+
+        assert result.returncode == 0, result.output[-2000:]
+        call_id = flow.started[0].call_id
+        assert flow.hung_up[call_id] == "cancel"
+        assert connector.callers == {}
+    finally:
+        release.set()
+        await connector.stop()
