@@ -1,0 +1,229 @@
+// The agent console: status, offer with screen pop and ring countdown, interactions with
+// hold, transfer and hang-up, written messages, and the wrap-up form.
+
+import {
+  ApiError, EventStream, element, formatSeconds, login, logout, nowSeconds, request, savedToken,
+} from "/cti/static/cti.js";
+
+const POP_LABELS = [
+  ["caller_name", "Name"], ["caller", "Caller"], ["called", "Called"], ["language", "Language"],
+  ["queue", "Queue"], ["waited", "Waited"], ["subject", "Subject"],
+];
+const byId = (id) => document.getElementById(id);
+
+const desk = {
+  user: null,
+  view: null,
+  history: new Map(), // offer id -> previous interactions
+  stream: null,
+};
+
+function agentPath(suffix = "") {
+  return `/api/agents/${encodeURIComponent(desk.user.agent_id)}${suffix}`;
+}
+
+async function act(method, suffix, body) {
+  byId("action-error").textContent = "";
+  try {
+    await request(method, agentPath(suffix), body);
+    await refresh();
+  } catch (error) {
+    byId("action-error").textContent = error instanceof ApiError ? error.message : String(error);
+  }
+}
+
+async function refresh() {
+  const body = await request("GET", agentPath());
+  render(body.agent);
+}
+
+function fillCodes(select, codes) {
+  select.replaceChildren(...codes.map((code) => element("option", { value: code }, code)));
+}
+
+function render(view) {
+  desk.view = view;
+  byId("status").textContent = view.status;
+  byId("reason").textContent = view.reason ? `(${view.reason})` : "";
+  byId("state").textContent = view.state;
+  renderOffer(view.offer);
+  renderInteractions(view.interactions || []);
+  renderWrapup(view.wrapup);
+}
+
+function renderOffer(offer) {
+  const panel = byId("offer-panel");
+  panel.hidden = !offer;
+  if (!offer) return;
+  const pop = offer.pop || {};
+  byId("offer-channel").textContent = offer.channel;
+  byId("offer-caller").textContent = pop.caller_name || pop.caller || "unknown";
+  const rows = [];
+  for (const [key, label] of POP_LABELS) {
+    if (pop[key] === undefined || pop[key] === "") continue;
+    const value = key === "waited" ? formatSeconds(pop[key]) : pop[key];
+    rows.push(element("dt", {}, label), element("dd", { "data-field": key }, value));
+  }
+  if (pop.ivr_path && pop.ivr_path.length) {
+    rows.push(element("dt", {}, "IVR path"), element("dd", { "data-field": "ivr_path" }, pop.ivr_path.join(" › ")));
+  }
+  for (const [name, value] of Object.entries(pop.variables || {})) {
+    rows.push(element("dt", {}, name), element("dd", { "data-variable": name }, value));
+  }
+  for (const [name, value] of Object.entries(pop.crm || {})) {
+    rows.push(element("dt", {}, `CRM ${name}`), element("dd", { "data-crm": name }, typeof value === "object" ? JSON.stringify(value) : value));
+  }
+  byId("pop").replaceChildren(...rows);
+  const link = byId("crm-link");
+  link.hidden = !pop.crm_url;
+  if (pop.crm_url) link.href = pop.crm_url;
+  renderHistory(pop.previous_interactions || desk.history.get(offer.offer_id) || []);
+  byId("accept").dataset.offer = offer.offer_id;
+  byId("reject").dataset.offer = offer.offer_id;
+  panel.dataset.expiresAt = offer.expires_at || nowSeconds() + (offer.timeout || 0);
+}
+
+function renderHistory(entries) {
+  const box = byId("offer-history");
+  if (!entries.length) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(
+    element("h3", {}, `Previous contacts (${entries.length})`),
+    element("ul", {}, ...entries.map((entry) => element("li", {},
+      `${new Date(entry.started_at * 1000).toLocaleString()} · ${entry.channel} · ${entry.queue} · ` +
+      `${entry.outcome}${entry.disposition ? ` · ${entry.disposition}` : ""}`))),
+  );
+}
+
+function renderInteractions(interactions) {
+  byId("no-interactions").hidden = interactions.length > 0;
+  byId("interactions").replaceChildren(...interactions.map(interactionCard));
+}
+
+function interactionCard(item) {
+  const id = item.interaction_id;
+  const base = `/interactions/${encodeURIComponent(id)}`;
+  const attributes = item.attributes || {};
+  const card = element("article", { class: "interaction", "data-interaction": id },
+    element("h3", {}, `${item.channel} · ${item.caller || ""} · ${item.queue || ""}`),
+    element("p", {}, "Talking ", element("strong", { class: "timer", "data-since": item.connected_at }, "0:00"),
+      item.on_hold ? element("span", { class: "badge" }, " on hold") : null),
+  );
+  if (item.channel === "email" || item.channel === "chat") card.append(writtenMessages(item, attributes, base));
+  const kind = element("select", { "aria-label": "Transfer target kind" },
+    ...["queue", "agent", "number"].map((value) => element("option", { value }, value)));
+  const target = element("input", { placeholder: "target", "aria-label": "Transfer target" });
+  const consult = element("input", { type: "checkbox", "aria-label": "Consult" });
+  card.append(element("div", { class: "actions" },
+    item.channel === "voice"
+      ? element("button", { type: "button", class: "hold", onclick: () => act("POST", `${base}/hold`, { on_hold: !item.on_hold }) },
+          item.on_hold ? "Resume" : "Hold")
+      : null,
+    element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) }, "Hang up"),
+    kind, target, element("label", {}, consult, " consult"),
+    element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
+      target_kind: kind.value, target: target.value, consult: consult.checked,
+    }) }, "Transfer"),
+  ));
+  return card;
+}
+
+function writtenMessages(item, attributes, base) {
+  const messages = attributes.messages || [];
+  const box = element("div", { class: "messages" });
+  if (attributes.subject) box.append(element("p", { class: "subject" }, attributes.subject));
+  for (const message of messages) {
+    box.append(element("p", { class: `message ${message.direction || "in"}` },
+      element("span", { class: "muted" }, `${message.from || ""}: `), message.text));
+  }
+  const reply = element("textarea", { rows: 2, "aria-label": "Reply", maxlength: 32000 });
+  box.append(reply, element("button", { type: "button", onclick: () => act("POST", `${base}/messages`, { text: reply.value }) }, "Send"));
+  return box;
+}
+
+function renderWrapup(wrapup) {
+  const panel = byId("wrapup-panel");
+  panel.hidden = !wrapup;
+  if (wrapup) panel.dataset.deadline = wrapup.deadline;
+}
+
+function tick() {
+  const now = nowSeconds();
+  const offer = byId("offer-panel");
+  if (!offer.hidden) byId("countdown").textContent = formatSeconds(Number(offer.dataset.expiresAt) - now);
+  for (const timer of document.querySelectorAll(".timer")) {
+    timer.textContent = formatSeconds(now - Number(timer.dataset.since));
+  }
+  const wrapup = byId("wrapup-panel");
+  if (!wrapup.hidden) byId("wrapup-left").textContent = `${formatSeconds(Number(wrapup.dataset.deadline) - now)} left`;
+}
+
+function onEvent(message) {
+  if (message.type === "offer_history_found") desk.history.set(message.offer_id, message.interactions);
+  if (message.type === "offer_created" && desk.view) {
+    render({ ...desk.view, offer: { ...message, expires_at: message.ts + message.timeout } });
+  }
+  refresh().catch((error) => { byId("action-error").textContent = String(error); });
+}
+
+function onSnapshot(snapshot) {
+  fillCodes(byId("reason-code"), snapshot.reason_codes);
+  fillCodes(byId("disposition"), snapshot.disposition_codes);
+  if (snapshot.agent) render(snapshot.agent);
+}
+
+function showDesk(user) {
+  desk.user = user;
+  byId("login-panel").hidden = true;
+  byId("desk").hidden = false;
+  byId("logout").hidden = false;
+  byId("who").textContent = `${user.name} (${user.role})`;
+  desk.stream = new EventStream({ onSnapshot, onEvent, onStatus: (text) => { byId("connection").textContent = text; } });
+  desk.stream.start();
+}
+
+function wire() {
+  byId("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    byId("login-error").textContent = "";
+    try {
+      const user = await login(byId("user").value, byId("password").value);
+      if (!user.agent_id) throw new Error("this user is not an agent; supervisors use /cti/wallboard");
+      showDesk(user);
+    } catch (error) {
+      byId("login-error").textContent = error.message;
+    }
+  });
+  byId("logout").addEventListener("click", async () => {
+    if (desk.stream) desk.stream.stop();
+    await logout().catch(() => {});
+    location.reload();
+  });
+  byId("go-available").addEventListener("click", () => act("POST", "/status", { status: "available" }));
+  byId("go-not-ready").addEventListener("click", () => act("POST", "/status", { status: "not_ready", reason_code: byId("reason-code").value }));
+  byId("go-logged-out").addEventListener("click", () => act("POST", "/status", { status: "logged_out" }));
+  byId("accept").addEventListener("click", (event) => act("POST", `/offers/${encodeURIComponent(event.target.dataset.offer)}/accept`));
+  byId("reject").addEventListener("click", (event) => act("POST", `/offers/${encodeURIComponent(event.target.dataset.offer)}/reject`));
+  byId("wrapup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("POST", "/wrapup/end", { disposition: byId("disposition").value, notes: byId("notes").value })
+      .then(() => { byId("notes").value = ""; });
+  });
+  byId("extend-wrapup").addEventListener("click", () => act("POST", "/wrapup/extend", { seconds: 30 }));
+  setInterval(tick, 250);
+}
+
+async function resume() {
+  if (!savedToken()) return;
+  try {
+    const body = await request("GET", "/api/me");
+    if (body.user.agent_id) showDesk(body.user);
+  } catch {
+    sessionStorage.clear();
+  }
+}
+
+wire();
+resume();
