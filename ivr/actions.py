@@ -119,6 +119,7 @@ class HttpRequest(Action):
     body: Any = None
     timeout: float = 3.0
     hold_prompts: list[Prompt] = field(default_factory=list)
+    display_url: str = ""  # the URL with sensitive values masked, for logs and traces
 
 
 @dataclass(frozen=True, kw_only=True)
