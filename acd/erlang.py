@@ -335,9 +335,7 @@ class _MmnmChain:
             waited_if_served += probability * time_if_served
         self.p_abandon = self.p_wait - p_served
         self.answered_wait = waited_if_served
-        self.mean_queue_length = math.fsum(
-            j * p for j, p in enumerate(self.queue_probabilities)
-        )
+        self.mean_queue_length = math.fsum(j * p for j, p in enumerate(self.queue_probabilities))
 
     def service_level(self, threshold: float) -> float:
         """Return the share of callers answered within ``threshold`` seconds.

@@ -1,0 +1,200 @@
+"""Turn the router's decisions during one simulated run into interval KPIs."""
+
+from __future__ import annotations
+
+import math
+
+from acd.sim_kpi import (
+    ALL_QUEUES,
+    TOTAL,
+    AgentTime,
+    IntervalKpi,
+    QueueCounts,
+    interval_kpi,
+)
+
+_ANSWERED = "answered"
+_ABANDONED = "abandoned_in_queue"
+
+
+class _Interaction:
+    __slots__ = ("bin", "connected_at", "queue")
+
+    def __init__(self, queue: str, bin_index: int) -> None:
+        self.queue = queue
+        self.bin = bin_index
+        self.connected_at = math.nan
+
+
+class _Agent:
+    __slots__ = ("since", "state", "status")
+
+    def __init__(self) -> None:
+        self.status = "logged_out"
+        self.state = "idle"
+        self.since = 0.0
+
+
+class KpiRecorder:
+    """Accumulates counts per arrival interval and queue, and agent time per interval.
+
+    Intervals count from ``origin``. ``end`` is when arrivals stop: agent time after it is
+    not counted, while interactions that arrived before it count in full even when they
+    finish later. Intervals that start less than ``warm_up`` seconds after ``origin`` are
+    reported but left out of the ``TOTAL`` rows.
+    """
+
+    def __init__(
+        self,
+        origin: float,
+        interval: float,
+        end: float,
+        warm_up: float,
+        thresholds: dict[str, float],
+    ) -> None:
+        self.origin = origin
+        self.interval = interval
+        self.end = end
+        self.warm_up = warm_up
+        self.thresholds = thresholds
+        self.bins = max(1, math.ceil((end - origin) / interval))
+        self._counts: dict[tuple[int, str], QueueCounts] = {}
+        self._time = [AgentTime() for _ in range(self.bins)]
+        self._interactions: dict[str, _Interaction] = {}
+        self._agents: dict[str, _Agent] = {}
+
+    def arrived(self, interaction_id: str, queue: str, now: float) -> None:
+        """Count an interaction offered to ``queue`` at ``now``."""
+        bin_index = self._bin(now)
+        self._interactions[interaction_id] = _Interaction(queue, bin_index)
+        self._queue_counts(bin_index, queue).offered += 1
+
+    def connected(self, interaction_id: str, waited: float, now: float) -> None:
+        """Count an answer after ``waited`` seconds in queue."""
+        record = self._interactions[interaction_id]
+        record.connected_at = now
+        counts = self._queue_counts(record.bin, record.queue)
+        counts.answered += 1
+        counts.wait_sum += waited
+        counts.max_wait = max(counts.max_wait, waited)
+        if waited > 0:
+            counts.delayed += 1
+        if waited <= self.thresholds.get(record.queue, 0.0):
+            counts.answered_within += 1
+
+    def ended(self, interaction_id: str, outcome: str, waited: float, now: float) -> None:
+        """Count an interaction leaving the ACD with the router's ``outcome``."""
+        record = self._interactions.pop(interaction_id, None)
+        if record is None:
+            return
+        counts = self._queue_counts(record.bin, record.queue)
+        if outcome == _ANSWERED:
+            counts.handle_sum += now - record.connected_at
+        elif outcome == _ABANDONED:
+            counts.abandoned += 1
+            counts.max_wait = max(counts.max_wait, waited)
+        else:
+            counts.other += 1
+
+    def agent_status(self, agent_id: str, status: str, now: float) -> None:
+        """Record the status an agent set (``logged_out``, ``available``, ``not_ready``)."""
+        agent = self._agent(agent_id, now)
+        agent.status = status
+
+    def agent_state(self, agent_id: str, state: str, now: float) -> None:
+        """Record the state the router set (``idle``, ``reserved``, ``busy``, ``wrap_up``)."""
+        agent = self._agent(agent_id, now)
+        agent.state = state
+
+    def finish(self, now: float) -> list[IntervalKpi]:
+        """Close every agent's open time span and return the KPI rows.
+
+        Rows come interval by interval, each with one row per queue (sorted) and one for
+        all queues, then the ``TOTAL`` rows in the same queue order.
+        """
+        for agent_id in self._agents:
+            self._agent(agent_id, now)
+        queues = sorted({queue for _, queue in self._counts} | set(self.thresholds))
+        rows: list[IntervalKpi] = []
+        for bin_index in range(self.bins):
+            rows.extend(self._interval_rows(bin_index, queues))
+        rows.extend(self._total_rows(queues))
+        return rows
+
+    def _interval_rows(self, bin_index: int, queues: list[str]) -> list[IntervalKpi]:
+        start = self.origin + bin_index * self.interval
+        length = self._length(bin_index)
+        time = self._time[bin_index]
+        rows = []
+        everything = QueueCounts()
+        for queue in queues:
+            counts = self._counts.get((bin_index, queue), QueueCounts())
+            everything.add(counts)
+            rows.append(interval_kpi(start, queue, counts, time, length))
+        rows.append(interval_kpi(start, ALL_QUEUES, everything, time, length))
+        return rows
+
+    def _total_rows(self, queues: list[str]) -> list[IntervalKpi]:
+        counted = [b for b in range(self.bins) if b * self.interval >= self.warm_up]
+        time = AgentTime()
+        for bin_index in counted:
+            time.add(self._time[bin_index])
+        length = sum(self._length(bin_index) for bin_index in counted) or math.nan
+        rows = []
+        everything = QueueCounts()
+        for queue in queues:
+            counts = QueueCounts()
+            for bin_index in counted:
+                counts.add(self._counts.get((bin_index, queue), QueueCounts()))
+            everything.add(counts)
+            rows.append(interval_kpi(TOTAL, queue, counts, time, length))
+        rows.append(interval_kpi(TOTAL, ALL_QUEUES, everything, time, length))
+        return rows
+
+    def _queue_counts(self, bin_index: int, queue: str) -> QueueCounts:
+        key = (bin_index, queue)
+        counts = self._counts.get(key)
+        if counts is None:
+            counts = self._counts[key] = QueueCounts()
+        return counts
+
+    def _agent(self, agent_id: str, now: float) -> _Agent:
+        # Book the time since the agent's last change under its old status and state.
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._agents[agent_id] = _Agent()
+            agent.since = now
+            return agent
+        self._book(agent, min(now, self.end))
+        return agent
+
+    def _book(self, agent: _Agent, until: float) -> None:
+        start = agent.since
+        if until > start:
+            logged_in = agent.status != "logged_out"
+            busy = agent.state != "idle"
+            idle = not busy and agent.status == "available"
+            self._spread(start, until, logged_in, busy, idle)
+        agent.since = max(start, until)
+
+    def _length(self, bin_index: int) -> float:
+        start = self.origin + bin_index * self.interval
+        return min(self.interval, self.end - start)
+
+    def _bin(self, now: float) -> int:
+        return max(0, min(int((now - self.origin) // self.interval), self.bins - 1))
+
+    def _spread(self, start: float, until: float, logged_in: bool, busy: bool, idle: bool) -> None:
+        bin_index = self._bin(start)
+        while start < until and bin_index < self.bins:
+            bin_end = min(until, self.origin + (bin_index + 1) * self.interval)
+            seconds = bin_end - start
+            time = self._time[bin_index]
+            if logged_in:
+                time.logged_in += seconds
+            if busy:
+                time.busy += seconds
+            elif idle:
+                time.idle += seconds
+            start = bin_end
+            bin_index += 1
