@@ -19,6 +19,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 DIGITS = re.compile(r"[0-9*#wW]*")
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 CALL_STATUSES = (
     "queued",
@@ -45,13 +46,15 @@ Form = dict[str, list[str]]
 def parse_form(body: bytes) -> Form:
     """Decode a form body keeping every value of repeated names, in order.
 
-    Raise ``WebhookError`` for a body over 64 KiB, one that is not UTF-8, or a field that
-    is not ``name=value``.
+    Raise ``WebhookError`` for a body over 64 KiB, one that is not UTF-8, a field that is
+    not ``name=value``, or a ``%`` not followed by two hex digits (a cut-off body).
     """
     if len(body) > MAX_BODY_BYTES:
         raise WebhookError(f"form body of {len(body)} bytes is over the {MAX_BODY_BYTES} limit")
     try:
         text = body.decode("ascii")
+        if BAD_ESCAPE.search(text):
+            raise ValueError("a percent escape is incomplete")
         pairs = parse_qsl(
             text,
             keep_blank_values=True,
