@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -55,6 +56,16 @@ async def wait_until(predicate: object, timeout: float = 10.0) -> None:
     pytest.fail(f"condition not met within {timeout} s")
 
 
+def save_transcript(trace: list[tuple[str, bytes]] | None) -> None:
+    """Write each SIP message to ``$SANTRAL_SIP_TRANSCRIPTS`` when set, to refresh test data."""
+    folder = os.environ.get("SANTRAL_SIP_TRANSCRIPTS")
+    if not folder or trace is None:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for index, (direction, data) in enumerate(trace):
+        (Path(folder) / f"{index:03d}-{direction}.sip").write_bytes(data)
+
+
 def speech_seconds(path: Path) -> float:
     """Seconds of a recording whose 20 ms frames are louder than silence."""
     with wave.open(str(path), "rb") as reader:
@@ -71,6 +82,7 @@ async def test_caller_audio_reaches_agent(kamailio: Kamailio, tmp_path: Path) ->
     flow = ScriptedFlow(queue=True)
     phone = await start_phone(kamailio, tmp_path)
     connector = SipConnector(connector_settings(kamailio.port), flow, clock=SystemClock())
+    connector.trace = []
     await connector.start()
     try:
         caller = asyncio.create_task(run_sipp(SCENARIOS / "caller_queue.xml", proxy_port=kamailio.port,
@@ -87,6 +99,7 @@ async def test_caller_audio_reaches_agent(kamailio: Kamailio, tmp_path: Path) ->
     finally:
         await connector.stop()
         phone.stop()
+    save_transcript(connector.trace)
     received = [path for path in phone.recordings() if path.name.endswith("-dec.wav")]
     assert received, f"baresip recorded nothing in {phone.workdir}"
     assert speech_seconds(received[0]) > 3.0
