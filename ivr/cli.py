@@ -45,9 +45,9 @@ def load_settings(config_path: Path) -> IvrSettings:
     return config.ivr.resolve_paths(config.base_dir)
 
 
-def quiet_logging(verbose: bool) -> None:
-    """Show the interpreter's warnings (or everything with ``verbose``) on stderr only."""
-    level = logging.DEBUG if verbose else logging.WARNING
+def quiet_logging(verbose: bool, level: int = logging.WARNING) -> None:
+    """Send the interpreter's log to stderr: ``level`` and up, everything with ``verbose``."""
+    level = logging.DEBUG if verbose else level
     wrapper: Any = structlog.make_filtering_bound_logger(level)
     structlog.configure(
         wrapper_class=wrapper,
@@ -117,7 +117,7 @@ def test_command(paths: tuple[Path, ...], config_path: Path, verbose: bool) -> N
     """Run the scenario files (*.test.yaml) next to the dialplans; exit 1 on any failure."""
     from ivr.scenarios import run_file, scenario_files
 
-    quiet_logging(False)
+    quiet_logging(False, logging.ERROR)
     settings = load_settings(config_path)
     files = scenario_files(list(paths) or [settings.dialplans])
     if not files:

@@ -76,6 +76,7 @@ class Expectation(_Strict):
 
 class Scenario(_Strict):
     name: str
+    call_id: str = "test-call"
     caller: str = "+905550000000"
     called: str = "100"
     entry: str | None = None
@@ -154,7 +155,7 @@ def run_scenario(
         queue_results=scenario.queue,
     )
     call = CallInfo(
-        call_id=f"test-{position.line}",
+        call_id=scenario.call_id,
         caller=scenario.caller,
         called=scenario.called,
         language=scenario.language,
@@ -246,7 +247,8 @@ def _compare_sequence(label: str, expected: list[str], actual: list[str]) -> lis
 def _played(transcript: Transcript) -> list[str]:
     names = []
     for _, action in transcript.actions:
-        for prompt in getattr(action, "prompts", []):
+        prompts = [*getattr(action, "prompts", []), *getattr(action, "hold_prompts", [])]
+        for prompt in prompts:
             if prompt.type == "file":
                 names.append(prompt.value)
     return names
