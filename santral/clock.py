@@ -45,3 +45,17 @@ class VirtualClock:
         if when < self._now:
             raise ValueError(f"cannot move a clock backwards from {self._now} to {when}")
         self._now = when
+
+
+class ShiftedClock:
+    """The wall clock moved by a fixed offset: time runs, but starts at a chosen moment.
+
+    Tests and demos use it to run the live engine "on a Monday at 10:00" while its timers
+    still fire in real time.
+    """
+
+    def __init__(self, start: float) -> None:
+        self._offset = start - time.time()
+
+    def now(self) -> float:
+        return time.time() + self._offset

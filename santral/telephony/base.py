@@ -65,6 +65,17 @@ class CallControl(Protocol):
     async def hangup(self, call_id: str) -> None: ...
 
 
+class AgentLegControl(CallControl, Protocol):
+    """A connector that can end the agent's leg alone, leaving the caller in the dialplan.
+
+    The engine uses ``hangup_agent`` when an agent hangs up from the console, so the caller
+    hears what the dialplan does after the conversation (a survey, a goodbye). Connectors
+    without it have the whole call ended by ``hangup``.
+    """
+
+    async def hangup_agent(self, call_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class QueueStatus:
     """What a caller waiting in a queue should hear, for connectors to announce.

@@ -1,0 +1,670 @@
+"""The ACD as the live engine runs it: the pure router plus timers, connectors and events.
+
+``AcdService`` owns one ``acd.router.Router``. It arms one asyncio timer at the router's
+``next_timer()``, turns router decisions into events on the bus, connects voice calls
+through the connector that owns them once an agent accepts, and implements the
+``cti.ports.AgentDesk`` protocol the agent console uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+
+from acd import decisions as d
+from acd.model import AcdError
+from acd.router import Router
+from acd.settings import AcdSettings
+from cti.ports import DeskError
+from ivr.actions import QueueResult
+from santral import events as ev
+from santral.clock import Clock, SystemClock
+from santral.events import EventBus
+from santral.tasks import TaskSupervisor
+from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
+
+QueueResultHandler = Callable[[QueueResult], None]
+T = TypeVar("T")
+
+
+@dataclass
+class VoiceLeg:
+    """The live call behind a voice interaction and how to hand its queue result back."""
+
+    call_id: str
+    control: CallControl
+    on_result: QueueResultHandler
+
+
+@dataclass
+class LiveInteraction:
+    """What the engine knows about an interaction beyond the router's view."""
+
+    interaction_id: str
+    channel: str
+    queue: str
+    caller: str = ""
+    called: str = ""
+    enqueued_at: float = 0.0
+    connected_at: float | None = None
+    agent_id: str = ""
+    on_hold: bool = False
+    pop: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    voice: VoiceLeg | None = None
+    offers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class EnqueueRequest:
+    """An interaction for the ACD; ``skills`` are required skills with minimum levels."""
+
+    channel: str
+    queue: str
+    caller: str = ""
+    called: str = ""
+    skills: dict[str, int] = field(default_factory=dict)
+    preferred_skills: dict[str, int] = field(default_factory=dict)
+    language: str | None = None
+    priority: int = 0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    pop: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+
+
+class AcdService:
+    """Runs the router live and serves agents; see the module docstring.
+
+    All methods run on the event loop thread. Router errors in agent actions become
+    ``cti.ports.DeskError`` with a code the API maps to an HTTP status.
+    """
+
+    def __init__(
+        self,
+        settings: AcdSettings,
+        bus: EventBus,
+        *,
+        clock: Clock | None = None,
+        disposition_codes: Iterable[str] = DEFAULT_DISPOSITION_CODES,
+        interaction_ids: Callable[[], str] | None = None,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._bus = bus
+        self._settings = settings
+        self.router = Router(settings, self._clock)
+        self._interactions: dict[str, LiveInteraction] = {}
+        self._offers: dict[str, d.Offer] = {}
+        self._connecting: dict[str, asyncio.Task[None]] = {}
+        self._wrapups: dict[str, str] = {}
+        self._dispositions_given: dict[str, tuple[str, str]] = {}
+        self._offered_at: dict[str, float] = {}
+        self._dispositions = list(disposition_codes)
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks = TaskSupervisor("acd")
+        counter = itertools.count(1)
+        self._new_id = interaction_ids or (lambda: f"i-{int(self._clock.now())}-{next(counter)}")
+
+    @property
+    def settings(self) -> AcdSettings:
+        return self._settings
+
+    async def close(self) -> None:
+        """Stop the timer and cancel agent legs still ringing."""
+        if self._timer is not None:
+            self._timer.cancel()
+        await self._tasks.close()
+
+    def reload(self, settings: AcdSettings) -> None:
+        """Apply new queue and agent settings; waiting interactions keep their rules."""
+        self._settings = settings
+        self._apply(self.router.reload(settings))
+
+    # Interactions
+
+    def enqueue(self, request: EnqueueRequest, voice: VoiceLeg | None = None) -> str | QueueResult:
+        """Queue an interaction; return its id, or the ``QueueResult`` if the queue refused it."""
+        if request.queue not in self._settings.queues:
+            log.error("queue_unknown", queue=request.queue, call_id=request.call_id)
+            return QueueResult(outcome="no_agents", target="")
+        interaction_id = self._new_id()
+        live = LiveInteraction(
+            interaction_id=interaction_id,
+            channel=request.channel,
+            queue=request.queue,
+            caller=request.caller,
+            called=request.called,
+            enqueued_at=self._clock.now(),
+            pop=dict(request.pop),
+            attributes=dict(request.attributes),
+            voice=voice,
+        )
+        self._interactions[interaction_id] = live
+        decisions = self.router.add_interaction(
+            interaction_id,
+            request.queue,
+            request.channel,
+            skills=request.skills or None,
+            preferred_skills=request.preferred_skills or None,
+            language=request.language or None,
+            priority=request.priority,
+            attributes=request.attributes,
+        )
+        rejected = next((item for item in decisions if isinstance(item, d.JoinRejected)), None)
+        if rejected is not None:
+            del self._interactions[interaction_id]
+            outcome = "full" if rejected.reason == "queue_full" else "no_agents"
+            log.info("queue_join_rejected", queue=request.queue, reason=rejected.reason)
+            return QueueResult(outcome=outcome)
+        self._publish_queued(live, request)
+        self._apply(decisions)
+        return interaction_id
+
+    def abandon(self, interaction_id: str, reason: str = "caller_hangup") -> None:
+        """Take out an interaction whose caller left; a connected one ends normally."""
+        if interaction_id not in self._interactions:
+            return
+        try:
+            self._apply(self.router.remove_interaction(interaction_id, reason))
+        except AcdError as error:
+            log.warning("abandon_ignored", interaction_id=interaction_id, error=str(error))
+
+    def end(self, interaction_id: str) -> None:
+        """End a connected interaction (either side hung up); the agent goes to wrap-up."""
+        live = self._interactions.get(interaction_id)
+        if live is None:
+            return
+        try:
+            self._apply(self.router.end_interaction(interaction_id))
+        except AcdError:
+            self.abandon(interaction_id)
+
+    def interaction(self, interaction_id: str) -> LiveInteraction | None:
+        return self._interactions.get(interaction_id)
+
+    def position(self, interaction_id: str) -> tuple[int, float | None, float] | None:
+        """Return (position from 1, estimated wait, waited) of a waiting interaction."""
+        live = self._interactions.get(interaction_id)
+        if live is None:
+            return None
+        snapshot = self.router.snapshot().get(live.queue)
+        if snapshot is None:
+            return None
+        for index, item in enumerate(snapshot.waiting, start=1):
+            if item.interaction_id == interaction_id:
+                return index, item.estimated_wait, item.waited
+        return None
+
+    # Decisions into events
+
+    def _apply(self, decisions: list[d.Decision]) -> None:
+        for decision in decisions:
+            try:
+                self._carry_out(decision)
+            except Exception:
+                log.exception("acd_decision_failed", decision=repr(decision))
+        self._rearm()
+
+    def _carry_out(self, decision: d.Decision) -> None:
+        match decision:
+            case d.Offer():
+                self._offered(decision)
+            case d.OfferAccepted():
+                self._accepted(decision)
+            case d.OfferEnded():
+                self._offer_ended(decision)
+            case d.Connected():
+                self._connected(decision)
+            case d.InteractionEnded():
+                self._ended(decision)
+            case d.Queued():
+                self._requeued(decision)
+            case d.WrapupStarted():
+                self._wrapups[decision.agent_id] = decision.interaction_id
+                self._publish(ev.WrapupStarted(**_fields(decision)))
+            case d.WrapupEnded():
+                self._wrapups.pop(decision.agent_id, None)
+                disposition, notes = self._dispositions_given.pop(decision.agent_id, ("", ""))
+                self._publish(
+                    ev.WrapupEnded(**_fields(decision), disposition=disposition, notes=notes)
+                )
+            case d.AgentStatusChanged():
+                self._publish(ev.AgentStatusChanged(**_fields(decision)))
+            case d.AgentStateChanged():
+                self._publish(ev.AgentStateChanged(**_fields(decision)))
+            case d.Escalated():
+                log.info("interaction_escalated", **_fields(decision))
+            case d.Overflow() | d.JoinRejected():
+                log.info("interaction_overflow", **_fields(decision))
+
+    def _publish(self, event: ev.Event) -> None:
+        self._bus.publish(event)
+
+    def _publish_queued(self, live: LiveInteraction, request: EnqueueRequest) -> None:
+        self._publish(
+            ev.InteractionQueued(
+                interaction_id=live.interaction_id,
+                channel=live.channel,
+                queue=live.queue,
+                caller=live.caller,
+                called=live.called,
+                call_id=request.call_id,
+                priority=request.priority,
+                language=request.language or "",
+                skills=dict(request.skills),
+                attributes=dict(request.attributes),
+            )
+        )
+
+    def _requeued(self, decision: d.Queued) -> None:
+        live = self._interactions.get(decision.interaction_id)
+        if live is not None and live.queue != decision.queue:
+            live.queue = decision.queue
+            self._publish(
+                ev.InteractionQueued(
+                    interaction_id=live.interaction_id,
+                    channel=live.channel,
+                    queue=live.queue,
+                    caller=live.caller,
+                    called=live.called,
+                    call_id=live.voice.call_id if live.voice else "",
+                    priority=decision.priority,
+                )
+            )
+
+    def _offered(self, offer: d.Offer) -> None:
+        self._offers[offer.offer_id] = offer
+        self._offered_at[offer.offer_id] = self._clock.now()
+        live = self._interactions.get(offer.interaction_id)
+        pop: dict[str, Any] = {}
+        if live is not None:
+            live.offers.add(offer.offer_id)
+            pop = {
+                **live.pop,
+                "interaction_id": live.interaction_id,
+                "channel": live.channel,
+                "queue": offer.queue,
+                "caller": live.caller,
+                "called": live.called,
+                "waited": round(self._clock.now() - live.enqueued_at, 3),
+            }
+        self._publish(
+            ev.OfferCreated(
+                offer_id=offer.offer_id,
+                interaction_id=offer.interaction_id,
+                agent_id=offer.agent_id,
+                queue=offer.queue,
+                channel=offer.channel,
+                timeout=offer.timeout,
+                pop=pop,
+            )
+        )
+        agent = self._settings.agents.get(offer.agent_id)
+        if agent is not None and agent.auto_accept:
+            self._apply_accept(offer.offer_id)
+
+    def _apply_accept(self, offer_id: str) -> None:
+        offer = self._offers.get(offer_id)
+        connect_now = offer is not None and offer.channel != "voice"
+        self._apply(self.router.accept(offer_id, connect=connect_now))
+
+    def _accepted(self, decision: d.OfferAccepted) -> None:
+        live = self._interactions.get(decision.interaction_id)
+        offer = self._offers.get(decision.offer_id)
+        if live is None or offer is None or live.voice is None or offer.channel != "voice":
+            return
+        task = self._tasks.spawn(
+            self._connect_agent(live, offer), name=f"connect-{decision.offer_id}"
+        )
+        self._connecting[decision.offer_id] = task
+
+    async def _connect_agent(self, live: LiveInteraction, offer: d.Offer) -> None:
+        """Ring the agent's endpoint; answer connects, anything else is a miss."""
+        assert live.voice is not None
+        agent = self._settings.agents.get(offer.agent_id)
+        endpoint = AgentEndpoint(
+            agent_id=offer.agent_id,
+            address=agent.endpoint if agent is not None else "",
+            display_name=agent.name if agent is not None else offer.agent_id,
+        )
+        ring_timeout = self._settings.queues[offer.queue].ring_timeout
+        whisper = f"{offer.queue} call from {live.pop.get('caller_name') or live.caller}"
+        bound = log.bind(call_id=live.voice.call_id, agent_id=offer.agent_id)
+        try:
+            result = await live.voice.control.connect_agent(
+                live.voice.call_id, endpoint, ring_timeout, whisper
+            )
+        except Exception as error:
+            bound.error("agent_connect_failed", error=str(error))
+            result = AgentLegResult.FAILED
+        finally:
+            self._connecting.pop(offer.offer_id, None)
+        bound.info("agent_leg_result", result=result.value)
+        self._agent_leg_result(live, offer, result)
+
+    def _agent_leg_result(
+        self, live: LiveInteraction, offer: d.Offer, result: AgentLegResult
+    ) -> None:
+        try:
+            if result is AgentLegResult.ANSWERED:
+                self._apply(self.router.connected(offer.offer_id))
+            elif result is AgentLegResult.CALLER_GONE:
+                self.abandon(live.interaction_id)
+            else:
+                self._apply(self.router.miss(offer.offer_id, result.value))
+        except AcdError as error:
+            log.warning("agent_leg_result_ignored", offer_id=offer.offer_id, error=str(error))
+
+    def _offer_ended(self, decision: d.OfferEnded) -> None:
+        self._offers.pop(decision.offer_id, None)
+        self._offered_at.pop(decision.offer_id, None)
+        live = self._interactions.get(decision.interaction_id)
+        if live is not None:
+            live.offers.discard(decision.offer_id)
+        ringing = self._connecting.pop(decision.offer_id, None)
+        if ringing is not None:
+            ringing.cancel()
+        self._publish(ev.OfferEnded(**_fields(decision)))
+
+    def _connected(self, decision: d.Connected) -> None:
+        self._offers.pop(decision.offer_id, None)
+        self._offered_at.pop(decision.offer_id, None)
+        live = self._interactions.get(decision.interaction_id)
+        if live is not None:
+            live.connected_at = self._clock.now()
+            live.agent_id = decision.agent_id
+            live.offers.discard(decision.offer_id)
+        self._publish(
+            ev.InteractionConnected(
+                interaction_id=decision.interaction_id,
+                agent_id=decision.agent_id,
+                queue=decision.queue,
+                channel=decision.channel,
+            )
+        )
+
+    def _ended(self, decision: d.InteractionEnded) -> None:
+        live = self._interactions.pop(decision.interaction_id, None)
+        self._publish(
+            ev.InteractionEnded(
+                interaction_id=decision.interaction_id,
+                outcome=decision.outcome,
+                queue=decision.queue,
+                agent_id=decision.agent_id,
+                overflow_target=decision.overflow_target,
+            )
+        )
+        if live is None or live.voice is None:
+            return
+        result = _queue_result(decision)
+        live.voice.on_result(result)
+
+    def _rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.router.next_timer()
+        if due is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        delay = max(0.0, due - self._clock.now())
+        self._timer = loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._apply(self.router.tick())
+
+    # AgentDesk: views
+
+    def agent_view(self, agent_id: str) -> dict[str, Any]:
+        view = self._router_call(agent_id, lambda: self.router.agent(agent_id))
+        settings = self._settings.agents.get(agent_id)
+        offer = self._offers.get(view.offer_id) if view.offer_id else None
+        return {
+            "agent_id": agent_id,
+            "name": settings.name if settings is not None and settings.name else agent_id,
+            "status": view.status,
+            "reason": view.reason,
+            "state": view.state,
+            "offer": self._offer_view(offer) if offer is not None else None,
+            "interactions": [
+                self._interaction_view(self._interactions[item])
+                for item in view.interactions
+                if item in self._interactions
+            ],
+            "wrapup": (
+                {"interaction_id": self._wrapups.get(agent_id, ""), "deadline": view.wrapup_until}
+                if view.wrapup_until is not None
+                else None
+            ),
+        }
+
+    def _offer_view(self, offer: d.Offer) -> dict[str, Any]:
+        live = self._interactions.get(offer.interaction_id)
+        return {
+            "offer_id": offer.offer_id,
+            "interaction_id": offer.interaction_id,
+            "queue": offer.queue,
+            "channel": offer.channel,
+            "timeout": offer.timeout,
+            "expires_at": self._offered_at.get(offer.offer_id, 0.0) + offer.timeout,
+            "pop": dict(live.pop) if live is not None else {},
+        }
+
+    def _interaction_view(self, live: LiveInteraction) -> dict[str, Any]:
+        return {
+            "interaction_id": live.interaction_id,
+            "channel": live.channel,
+            "queue": live.queue,
+            "caller": live.caller,
+            "connected_at": live.connected_at,
+            "on_hold": live.on_hold,
+            "attributes": dict(live.attributes),
+        }
+
+    def agents(self) -> list[dict[str, Any]]:
+        return [self.agent_view(agent_id) for agent_id in self.router.agents()]
+
+    def queues(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "queue": name,
+                "waiting": snapshot.waiting_count,
+                "longest_wait": snapshot.longest_wait,
+                "service_level": snapshot.service_level,
+                "estimated_wait": snapshot.estimated_wait,
+                "agents": dict(snapshot.agents_by_state),
+            }
+            for name, snapshot in self.router.snapshot().items()
+        ]
+
+    def reason_codes(self) -> list[str]:
+        return list(self._settings.reason_codes)
+
+    def disposition_codes(self) -> list[str]:
+        return list(self._dispositions)
+
+    # AgentDesk: actions
+
+    async def set_status(self, agent_id: str, status: str, reason_code: str = "") -> None:
+        decisions = self._router_call(
+            agent_id, lambda: self.router.set_agent_status(agent_id, status, reason_code)
+        )
+        self._apply(decisions)
+
+    async def accept(self, agent_id: str, offer_id: str) -> None:
+        self._own_offer(agent_id, offer_id)
+        self._router_call(agent_id, lambda: self._apply_accept(offer_id))
+
+    async def reject(self, agent_id: str, offer_id: str) -> None:
+        self._own_offer(agent_id, offer_id)
+        self._apply(self._router_call(agent_id, lambda: self.router.reject(offer_id)))
+
+    async def hangup(self, agent_id: str, interaction_id: str) -> None:
+        live = self._own_interaction(agent_id, interaction_id)
+        if live.voice is not None:
+            control, call_id = live.voice.control, live.voice.call_id
+            # Connectors that can drop the agent leg alone leave the caller in the dialplan
+            # (for the survey); the others end the whole call.
+            hangup_agent = getattr(control, "hangup_agent", None)
+            operation = hangup_agent(call_id) if hangup_agent else control.hangup(call_id)
+            await self._connector_call(agent_id, operation)
+        self.end(interaction_id)
+
+    async def hold(self, agent_id: str, interaction_id: str, on_hold: bool) -> None:
+        live = self._own_interaction(agent_id, interaction_id)
+        if live.voice is None:
+            raise DeskError(
+                f"hold is for voice calls; {live.channel} cannot be held", "not_supported"
+            )
+        await self._connector_call(agent_id, live.voice.control.hold(live.voice.call_id, on_hold))
+        live.on_hold = on_hold
+        self._publish(
+            ev.InteractionHeld(interaction_id=interaction_id, agent_id=agent_id, on_hold=on_hold)
+        )
+
+    async def transfer(
+        self, agent_id: str, interaction_id: str, target_kind: str, target: str, consult: bool
+    ) -> None:
+        live = self._own_interaction(agent_id, interaction_id)
+        if consult:
+            raise DeskError(
+                "consult transfer is not supported by the connectors yet; use a blind transfer",
+                "not_supported",
+                agent_id=agent_id,
+            )
+        if target_kind == "number":
+            if live.voice is None:
+                raise DeskError("only voice calls can go to a number", "not_supported")
+            await self._connector_call(
+                agent_id, live.voice.control.transfer(live.voice.call_id, target)
+            )
+            self._end_transferred(live)
+            return
+        if target_kind == "queue" and target not in self._settings.queues:
+            raise DeskError(f"unknown queue {target!r}", "not_found", agent_id=agent_id)
+        if target_kind == "agent" and target not in self._settings.agents:
+            raise DeskError(f"unknown agent {target!r}", "not_found", agent_id=agent_id)
+        if target_kind not in ("queue", "agent"):
+            raise DeskError(f"unknown transfer target kind {target_kind!r}", "invalid")
+        self._requeue_transfer(live, target_kind, target)
+
+    def _end_transferred(self, live: LiveInteraction) -> None:
+        live.voice = None
+        self.end(live.interaction_id)
+        self._publish(
+            ev.InteractionEnded(
+                interaction_id=live.interaction_id,
+                outcome="transferred",
+                queue=live.queue,
+                agent_id=live.agent_id,
+            )
+        )
+
+    def _requeue_transfer(self, live: LiveInteraction, target_kind: str, target: str) -> None:
+        voice = live.voice
+        live.voice = None
+        self.end(live.interaction_id)
+        queue = target if target_kind == "queue" else live.queue
+        request = EnqueueRequest(
+            channel=live.channel,
+            queue=queue,
+            caller=live.caller,
+            called=live.called,
+            attributes={**live.attributes, "transferred_from": live.agent_id},
+            pop={**live.pop, "transferred_from": live.agent_id},
+            call_id=voice.call_id if voice else "",
+        )
+        new_id = self.enqueue(request, voice)
+        if isinstance(new_id, QueueResult) and voice is not None:
+            voice.on_result(new_id)
+        elif isinstance(new_id, str) and voice is not None:
+            self._tasks.spawn(voice.control.hold(voice.call_id, True), name=f"hold-{new_id}")
+
+    async def end_wrapup(self, agent_id: str, disposition: str, notes: str = "") -> None:
+        if disposition not in self._dispositions:
+            raise DeskError(
+                f"unknown disposition {disposition!r}; use one of {self._dispositions}",
+                "invalid",
+                agent_id=agent_id,
+            )
+        interaction_id = self._wrapups.get(agent_id)
+        if interaction_id is None:
+            raise DeskError(f"agent {agent_id!r} is not in wrap-up", "invalid_state")
+        self._dispositions_given[agent_id] = (disposition, notes)
+        self._apply(self._router_call(agent_id, lambda: self.router.end_wrapup(agent_id)))
+
+    async def extend_wrapup(self, agent_id: str, seconds: float) -> None:
+        self._apply(
+            self._router_call(agent_id, lambda: self.router.extend_wrapup(agent_id, seconds))
+        )
+
+    async def send_message(self, agent_id: str, interaction_id: str, text: str) -> None:
+        self._own_interaction(agent_id, interaction_id)
+        raise DeskError("written replies are not available for this channel", "not_supported")
+
+    # Helpers
+
+    def _router_call(self, agent_id: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except KeyError as error:
+            raise DeskError(
+                f"unknown agent {agent_id!r}", "not_found", agent_id=agent_id
+            ) from error
+        except AcdError as error:
+            code = "not_found" if "unknown agent" in str(error) else "invalid_state"
+            raise DeskError(str(error), code, agent_id=agent_id) from error
+
+    def _own_offer(self, agent_id: str, offer_id: str) -> d.Offer:
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.agent_id != agent_id:
+            raise DeskError(
+                f"offer {offer_id!r} is not open for agent {agent_id!r}",
+                "not_found",
+                agent_id=agent_id,
+            )
+        return offer
+
+    def _own_interaction(self, agent_id: str, interaction_id: str) -> LiveInteraction:
+        live = self._interactions.get(interaction_id)
+        if live is None or live.agent_id != agent_id:
+            raise DeskError(
+                f"interaction {interaction_id!r} is not connected to agent {agent_id!r}",
+                "not_found",
+                agent_id=agent_id,
+            )
+        return live
+
+    async def _connector_call(self, agent_id: str, operation: Any) -> None:
+        try:
+            await operation
+        except Exception as error:
+            log.error("connector_operation_failed", agent_id=agent_id, error=str(error))
+            raise DeskError(f"the call could not be changed: {error}", "failed") from error
+
+
+def _fields(decision: Any) -> dict[str, Any]:
+    return {item.name: getattr(decision, item.name) for item in dataclasses.fields(decision)}
+
+
+def _queue_result(decision: d.InteractionEnded) -> QueueResult:
+    if decision.outcome == "answered":
+        return QueueResult(outcome="answered")
+    if decision.outcome == "overflowed":
+        return QueueResult(outcome="overflow", target=decision.overflow_target)
+    if decision.outcome == "removed":
+        return QueueResult(outcome="no_agents")
+    return QueueResult(outcome=decision.outcome)

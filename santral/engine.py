@@ -1,0 +1,208 @@
+"""The engine process: wires config, store, IVR, ACD, CTI, HTTP and the connectors.
+
+``Engine.start`` opens everything in dependency order and ``Engine.stop`` closes it in
+reverse; ``serve`` runs an engine until SIGINT or SIGTERM and reloads dialplans on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+import cti
+from ivr.dialplans import DialplanSet
+from ivr.loader import load_dialplans
+from santral import __version__
+from santral.acd_service import AcdService
+from santral.calls import CallService
+from santral.clock import Clock, SystemClock
+from santral.config import Config
+from santral.errors import DialplanError
+from santral.events import EventBus
+from santral.store import Store, open_store
+from santral.tasks import TaskSupervisor
+from santral.telephony.base import Connector
+from santral.telephony.virtual import VirtualConnector
+
+log = structlog.get_logger(__name__)
+
+
+class Engine:
+    """One santral process. Not reusable: start it once and stop it once."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.environ = environ
+        self.bus = EventBus(self.clock)
+        self.ivr_settings = config.ivr.resolve_paths(config.base_dir)
+        self.dialplans = self._load_dialplans()
+        self.acd = AcdService(config.acd, self.bus, clock=self.clock)
+        self.store: Store | None = None
+        self.calls: CallService | None = None
+        self.app = web.Application()
+        self.connectors: dict[str, Connector] = {}
+        self.virtual: VirtualConnector | None = None
+        self.http_port = 0
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks = TaskSupervisor("engine")
+
+    def _load_dialplans(self) -> DialplanSet:
+        return load_dialplans(
+            self.ivr_settings.dialplans, self.ivr_settings, environment=self.environ
+        )
+
+    def current_dialplans(self) -> DialplanSet:
+        return self.dialplans
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Open the store, build the services, start connectors, listen on HTTP."""
+        self.store = await open_store(
+            self.config.store, base_dir=self.config.base_dir, clock=self.clock
+        )
+        self.store.attach(self.bus)
+        self._http = aiohttp.ClientSession()
+        self.calls = CallService(
+            self.current_dialplans,
+            self.acd,
+            self.bus,
+            clock=self.clock,
+            sessions=self.store,
+            history=self.store,
+            history_days=self.config.cti.offer_history_days,
+            http=self._http,
+        )
+        self._setup_http()
+        await self._start_connectors()
+        await self._listen()
+
+    def _setup_http(self) -> None:
+        assert self.store is not None
+        self.app.router.add_get("/healthz", self._healthz)
+        cti.setup(
+            self.app,
+            desk=self.acd,
+            bus=self.bus,
+            settings=self.config.cti,
+            store=_StoreHistory(self.store, self.clock),
+            clock=self.clock,
+        )
+
+    async def _start_connectors(self) -> None:
+        assert self.calls is not None
+        self.virtual = VirtualConnector(self.calls)
+        self.virtual.setup_routes(self.app)
+        self.connectors[self.virtual.name] = self.virtual
+        self.calls.register_control(self.virtual)
+        for connector in self.connectors.values():
+            await connector.start()
+
+    async def _listen(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
+        await site.start()
+        self.http_port = _bound_port(site) or self.config.http.port
+        log.info(
+            "engine_listening",
+            http=f"http://{self.config.http.host}:{self.http_port}",
+            connectors=sorted(self.connectors),
+            version=__version__,
+        )
+
+    async def stop(self) -> None:
+        """Stop connectors, HTTP, services and the store, flushing every record."""
+        for connector in reversed(list(self.connectors.values())):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector_stop_failed", connector=connector.name)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._tasks.close()
+        if self.calls is not None:
+            await self.calls.close()
+        await self.acd.close()
+        if self._http is not None:
+            await self._http.close()
+        if self.store is not None:
+            await self.store.close()
+        log.info("engine_stopped")
+
+    def reload_dialplans(self) -> bool:
+        """Load the dialplans again; keep the running set and log errors if invalid."""
+        try:
+            dialplans = self._load_dialplans()
+        except DialplanError as error:
+            for problem in error.problems:
+                log.error("dialplan_rejected", problem=str(problem))
+            log.error("dialplan_reload_failed", kept_version=self.dialplans.version)
+            return False
+        previous = self.dialplans.version
+        self.dialplans = dialplans
+        log.info("dialplans_reloaded", previous=previous, version=dialplans.version)
+        return True
+
+    # HTTP
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "dialplans": self.dialplans.version,
+            "connectors": {name: c.health() for name, c in self.connectors.items()},
+        }
+        return web.json_response(body)
+
+
+class _StoreHistory:
+    """The store's caller history in the shape CTI asks for."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def previous_interactions(
+        self, caller: str, since: float, limit: int
+    ) -> list[dict[str, Any]]:
+        days = max(0.0, (self._clock.now() - since) / 86400)
+        return await self._store.previous_interactions(caller, days, limit=limit)
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server  # aiohttp exposes the bound socket only here
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        return int(sock.getsockname()[1])
+    return None
+
+
+async def serve(config: Config) -> None:
+    """Run an engine until SIGINT or SIGTERM; SIGHUP reloads the dialplans."""
+    engine = Engine(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, engine.reload_dialplans)
+    await engine.start()
+    try:
+        await stop.wait()
+        log.info("engine_stopping")
+    finally:
+        await engine.stop()

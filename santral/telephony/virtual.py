@@ -1,0 +1,383 @@
+"""The virtual caller: calls placed into the engine without a phone system.
+
+``VirtualConnector`` runs scripted callers through the real IVR, ACD and CTI. Each caller
+presses the keys of a ``KeyScript``; what the caller would hear is reported as
+``CallerOutput`` lines. ``santral call NUMBER --live`` uses it through the running
+engine's WebSocket at ``/api/virtual/call``; tests and load tests use it in process. The
+agent leg is the agent's console: ``connect_agent`` answers at once, because the agent
+has already accepted the offer there.
+
+Key scripts are space-separated tokens: a key (``0``-``9``, ``*``, ``#``), or ``w`` to
+let the current collection time out. Keys left over when a collection ends go to the
+next one, as a caller typing ahead would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from ivr.actions import (
+    Action,
+    CallerHangup,
+    CallInfo,
+    DigitsCollected,
+    Enqueue,
+    Event,
+    Gather,
+    Hangup,
+    Play,
+    Prompt,
+    PromptFinished,
+    Record,
+    RecordingFinished,
+    Transfer,
+)
+from ivr.dtmf import DtmfCollector
+from santral.clock import VirtualClock
+from santral.tasks import TaskSupervisor
+from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
+
+log = structlog.get_logger(__name__)
+
+WAIT_TOKEN = "w"
+VALID_KEYS = frozenset("0123456789*#")
+
+
+@dataclass(frozen=True)
+class CallerOutput:
+    """One thing the virtual caller hears or sees: ``kind`` and a line of text."""
+
+    kind: str  # prompt, gather, queued, connected, hold, transfer, ended, error
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+OutputSink = Callable[[CallerOutput], None]
+
+
+def parse_keys(text: str) -> list[str]:
+    """Split a key script into tokens; raise ``ValueError`` naming an invalid token."""
+    tokens = text.split()
+    for token in tokens:
+        if token != WAIT_TOKEN and token not in VALID_KEYS:
+            raise ValueError(
+                f"invalid key {token!r} in {text!r}; use 0-9, *, # or w, separated by spaces"
+            )
+    return tokens
+
+
+@dataclass
+class KeyScript:
+    """What a virtual caller does: keys to press, and when to hang up.
+
+    ``key_gap`` is the time between key presses. ``hang_up_in_queue`` hangs up after that
+    many seconds of waiting in a queue (None waits for an agent). ``time_scale``
+    multiplies every real wait, so tests can run the IVR's timeouts faster.
+    """
+
+    keys: list[str] = field(default_factory=list)
+    key_gap: float = 0.3
+    hang_up_in_queue: float | None = None
+    time_scale: float = 1.0
+
+
+@dataclass
+class _VirtualCall:
+    call_id: str
+    script: KeyScript
+    output: OutputSink
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    connected_agent: str = ""
+    transferred_to: str = ""
+
+
+class VirtualConnector:
+    """Places scripted calls into the engine; implements ``CallControl`` for them."""
+
+    name = "virtual"
+
+    def __init__(self, calls: CallFlow, *, call_ids: Callable[[], str] | None = None) -> None:
+        self._calls = calls
+        self._active: dict[str, _VirtualCall] = {}
+        counter = itertools.count(1)
+        self._new_call_id = call_ids or (lambda: f"virtual-{next(counter)}")
+        self._tasks = TaskSupervisor("virtual")
+        self.completed = 0
+
+    # Connector
+
+    async def start(self) -> None:
+        log.info("connector_started", connector=self.name)
+
+    async def stop(self) -> None:
+        for call in self._active.values():
+            call.hung_up.set()
+        await self._tasks.close()
+
+    def health(self) -> dict[str, object]:
+        return {"connected": True, "calls": len(self._active), "completed": self.completed}
+
+    # CallControl
+
+    async def connect_agent(
+        self, call_id: str, agent: AgentEndpoint, ring_timeout: float, whisper: str = ""
+    ) -> AgentLegResult:
+        call = self._active.get(call_id)
+        if call is None or call.hung_up.is_set():
+            return AgentLegResult.CALLER_GONE
+        call.connected_agent = agent.agent_id
+        call.output(
+            CallerOutput("connected", f"connected to agent {agent.display_name or agent.agent_id}")
+        )
+        return AgentLegResult.ANSWERED
+
+    async def hold(self, call_id: str, on_hold: bool) -> None:
+        call = self._active.get(call_id)
+        if call is not None:
+            call.output(CallerOutput("hold", "on hold" if on_hold else "off hold"))
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        call = self._active.get(call_id)
+        if call is not None:
+            call.transferred_to = target
+            call.output(CallerOutput("transfer", f"transferred to {target}"))
+            call.hung_up.set()
+
+    async def hangup_agent(self, call_id: str) -> None:
+        call = self._active.get(call_id)
+        if call is not None:
+            call.output(CallerOutput("agent_left", "the agent hung up"))
+
+    async def hangup(self, call_id: str) -> None:
+        call = self._active.get(call_id)
+        if call is not None:
+            call.output(CallerOutput("ended", "the other side hung up"))
+            call.hung_up.set()
+
+    # Calls
+
+    async def place_call(
+        self,
+        caller: str,
+        called: str,
+        script: KeyScript,
+        output: OutputSink,
+        *,
+        language: str = "",
+        entry: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> str:
+        """Run one call to its end and return its call id.
+
+        Cancelling the coroutine hangs the caller up, as a caller putting down the phone.
+        """
+        call_id = self._new_call_id()
+        call = _VirtualCall(call_id, script, output)
+        self._active[call_id] = call
+        info = CallInfo(
+            call_id=call_id,
+            caller=caller,
+            called=called,
+            connector=self.name,
+            language=language,
+            variables=dict(variables or {}),
+        )
+        try:
+            actions = await self._calls.start_call(info, self, entry=entry)
+            await self._converse(call, actions)
+        finally:
+            self._active.pop(call_id, None)
+            self.completed += 1
+            await self._calls.caller_hung_up(call_id)
+        return call_id
+
+    async def _converse(self, call: _VirtualCall, actions: list[Action]) -> None:
+        keys = list(call.script.keys)
+        while actions and not call.hung_up.is_set():
+            event: Event | None = None
+            for action in actions:
+                event = await self._perform(call, action, keys)
+                if event is not None or call.hung_up.is_set():
+                    break
+            if event is None:
+                return
+            actions = await self._calls.handle(call.call_id, event)
+
+    async def _perform(self, call: _VirtualCall, action: Action, keys: list[str]) -> Event | None:
+        match action:
+            case Play():
+                self._announce(call, action.prompts)
+                return PromptFinished()
+            case Gather():
+                self._announce(call, action.prompts)
+                return await self._gather(call, action, keys)
+            case Record():
+                self._announce(call, action.prompts)
+                call.output(CallerOutput("record", f"recording {action.name} (beep)"))
+                return RecordingFinished(name=action.name, duration=1.0, reason="finish_key")
+            case Enqueue():
+                return await self._wait_in_queue(call, action)
+            case Transfer():
+                call.output(CallerOutput("transfer", f"transferred to {action.target}"))
+                call.hung_up.set()
+            case Hangup():
+                call.output(CallerOutput("ended", f"call ended ({action.reason})"))
+                call.hung_up.set()
+        return None
+
+    def _announce(self, call: _VirtualCall, prompts: list[Prompt]) -> None:
+        for prompt in prompts:
+            text = prompt.text or prompt.value
+            call.output(CallerOutput("prompt", text, {"type": prompt.type, "name": prompt.value}))
+
+    async def _gather(self, call: _VirtualCall, gather: Gather, keys: list[str]) -> Event:
+        """Press scripted keys into a DTMF collector, waiting (scaled) real time."""
+        clock = VirtualClock()
+        collector = DtmfCollector(gather, prompt_playing=False)
+        collector.prompt_finished(clock.now())
+        result: DigitsCollected | None = None
+        while result is None:
+            if not keys or keys[0] == WAIT_TOKEN:
+                if keys:
+                    keys.pop(0)
+                deadline = collector.deadline()
+                clock.set(deadline if deadline is not None else clock.now())
+                result = collector.expire(clock.now())
+                continue
+            clock.advance(call.script.key_gap)
+            result = collector.press(keys.pop(0), clock.now())
+        if await self._sleep_or_hang_up(call, clock.now() * call.script.time_scale):
+            return CallerHangup()
+        shown = "*" * len(result.digits) if gather.sensitive else result.digits
+        call.output(CallerOutput("gather", f"pressed {shown or '(nothing)'} ({result.reason})"))
+        return result
+
+    async def _wait_in_queue(self, call: _VirtualCall, action: Enqueue) -> Event:
+        status = self._calls.queue_status(call.call_id)
+        data: dict[str, Any] = {"queue": action.queue}
+        if status is not None:
+            data.update(position=status.position, estimated_wait=status.estimated_wait)
+        call.output(CallerOutput("queued", f"waiting in queue {action.queue}", data))
+        waiting = asyncio.ensure_future(self._calls.wait_queue_result(call.call_id))
+        hung_up = asyncio.ensure_future(call.hung_up.wait())
+        limit = call.script.hang_up_in_queue
+        try:
+            done, _ = await asyncio.wait(
+                {waiting, hung_up},
+                timeout=None if limit is None else limit * call.script.time_scale,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for future in (waiting, hung_up):
+                future.cancel()
+        if waiting in done and not waiting.cancelled():
+            return waiting.result()
+        call.output(CallerOutput("ended", "caller hung up while waiting"))
+        call.hung_up.set()
+        return CallerHangup()
+
+    async def _sleep_or_hang_up(self, call: _VirtualCall, seconds: float) -> bool:
+        """Wait ``seconds``; return True if the call was hung up meanwhile."""
+        if seconds <= 0:
+            return call.hung_up.is_set()
+        try:
+            await asyncio.wait_for(call.hung_up.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    # WebSocket for ``santral call --live``
+
+    def setup_routes(self, app: web.Application) -> None:
+        """Serve ``/api/virtual/call`` (loopback clients only)."""
+        app.router.add_get("/api/virtual/call", self._websocket)
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if request.remote not in ("127.0.0.1", "::1"):
+            log.warning("virtual_call_rejected", remote=request.remote)
+            raise web.HTTPForbidden(text="virtual calls are accepted from loopback only")
+        socket = web.WebSocketResponse(heartbeat=30)
+        await socket.prepare(request)
+        message = await socket.receive()
+        if message.type is not WSMsgType.TEXT:
+            await socket.close()
+            return socket
+        try:
+            spec = json.loads(message.data)
+            keys = parse_keys(str(spec.get("keys", "")))
+            called = str(spec["called"])
+        except (ValueError, KeyError, TypeError) as error:
+            await socket.send_json({"kind": "error", "text": f"invalid call request: {error}"})
+            await socket.close()
+            return socket
+        outputs: asyncio.Queue[CallerOutput | None] = asyncio.Queue()
+        script = KeyScript(keys=keys, key_gap=float(spec.get("key_gap", 0.3)))
+        call_task = self._tasks.spawn(
+            self._live_call(spec, called, script, outputs), name="virtual-live-call"
+        )
+        try:
+            while (item := await outputs.get()) is not None:
+                await socket.send_json({"kind": item.kind, "text": item.text, "data": item.data})
+        finally:
+            call_task.cancel()
+            await socket.close()
+        return socket
+
+    async def _live_call(
+        self,
+        spec: dict[str, Any],
+        called: str,
+        script: KeyScript,
+        outputs: asyncio.Queue[CallerOutput | None],
+    ) -> None:
+        try:
+            await self.place_call(
+                str(spec.get("caller", "+15550100")),
+                called,
+                script,
+                outputs.put_nowait,
+                language=str(spec.get("language", "")),
+            )
+        finally:
+            outputs.put_nowait(None)
+
+
+async def run_live_call_async(
+    url: str, number: str, keys: str, language: str, caller: str, output: OutputSink
+) -> None:
+    """Place a call into a running engine at ``url`` and report what the caller hears."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
+        request = {"called": number, "keys": keys, "language": language, "caller": caller}
+        await socket.send_json(request)
+        async for message in socket:
+            if message.type is not WSMsgType.TEXT:
+                break
+            data = json.loads(message.data)
+            output(CallerOutput(data["kind"], data["text"], data.get("data", {})))
+
+
+def run_live_call(
+    config_path: str, number: str, keys: str, language: str, caller: str = "+15550100"
+) -> None:
+    """Place a live call into the engine configured by ``config_path`` and print it."""
+    from santral.config import load_config
+
+    parse_keys(keys)
+    config = load_config(config_path)
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    url = f"http://{host}:{config.http.port}/api/virtual/call"
+
+    def show(item: CallerOutput) -> None:
+        print(f"[{item.kind}] {item.text}", flush=True)
+
+    asyncio.run(run_live_call_async(url, number, keys, language, caller, show))

@@ -1,0 +1,87 @@
+"""A whole call through the engine with the virtual caller: IVR, queue, agent, survey, record."""
+
+from __future__ import annotations
+
+import asyncio
+
+from santral.engine import Engine
+from santral.events import OfferCreated
+from santral.telephony.virtual import CallerOutput, KeyScript
+from tests.engine.conftest import EventLog, next_event
+
+# English, billing, a Luhn-valid account number, #, confirm with 1; then 5 in the survey.
+BILLING_KEYS = "1 1 1 2 3 4 5 6 7 8 9 0 3 # 1 5"
+
+
+async def test_call_reaches_agent_and_is_recorded(
+    engine: Engine, event_log: EventLog, crm: str
+) -> None:
+    assert engine.virtual is not None
+    heard: list[CallerOutput] = []
+    await engine.acd.set_status("alice", "available")
+
+    offered = next_event(engine, "offer_created", agent_id="alice")
+    call = asyncio.ensure_future(
+        engine.virtual.place_call(
+            "+905551112233",
+            "100",
+            KeyScript(keys=BILLING_KEYS.split(), key_gap=0.05, time_scale=0.0),
+            heard.append,
+            variables={"crm_url": crm},
+        )
+    )
+    offer = await asyncio.wait_for(offered, 10)
+    assert isinstance(offer, OfferCreated)
+    assert offer.queue == "billing"
+    assert offer.pop["caller_name"] == "Ayşe Yılmaz"
+    assert offer.pop["variables"]["account"] != "12345678903"
+
+    connected = next_event(engine, "interaction_connected")
+    await engine.acd.accept("alice", offer.offer_id)
+    await asyncio.wait_for(connected, 10)
+    assert engine.acd.agent_view("alice")["state"] == "busy"
+
+    wrapup = next_event(engine, "wrapup_started", agent_id="alice")
+    await engine.acd.hangup("alice", offer.interaction_id)
+    await asyncio.wait_for(wrapup, 10)
+    call_id = await asyncio.wait_for(call, 10)
+
+    await engine.acd.end_wrapup("alice", "resolved", "paid by card")
+    assert engine.acd.agent_view("alice")["state"] == "idle"
+
+    kinds = [item.kind for item in heard]
+    assert "queued" in kinds
+    assert "connected" in kinds
+    assert kinds[-1] == "ended"
+    survey = event_log.of("survey_answered")
+    assert [getattr(event, "score", None) for event in survey] == [5]
+    ended = event_log.of("call_ended")
+    assert [getattr(event, "outcome", None) for event in ended] == ["answered"]
+
+    assert engine.store is not None
+    await engine.store.flush()
+    record = await engine.store.interaction(call_id)
+    assert record is not None
+    assert record["outcome"] == "answered"
+    assert record["agent_id"] == "alice"
+    assert record["queue"] == "billing"
+    assert "12345678903" not in repr(record)
+
+
+async def test_caller_hangs_up_in_queue_is_abandon(engine: Engine, event_log: EventLog) -> None:
+    assert engine.virtual is not None
+    call_id = await engine.virtual.place_call(
+        "+905551112234",
+        "100",
+        KeyScript(keys=["1", "3"], key_gap=0.05, time_scale=0.0, hang_up_in_queue=0.2),
+        lambda output: None,
+    )
+    ended = event_log.of("call_ended")
+    assert [getattr(event, "outcome", None) for event in ended] == ["abandoned_in_queue"]
+    interactions = event_log.of("interaction_ended")
+    assert [getattr(event, "outcome", None) for event in interactions] == ["abandoned_in_queue"]
+    assert engine.store is not None
+    await engine.store.flush()
+    record = await engine.store.interaction(call_id)
+    assert record is not None
+    assert record["outcome"] == "abandoned_in_queue"
