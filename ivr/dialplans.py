@@ -21,6 +21,7 @@ class Dialplan:
     header: DialplanHeader
     nodes: Mapping[str, NodeModel]
     document: YamlDocument = field(repr=False, compare=False)
+    invalid_nodes: frozenset[str] = frozenset()  # present in the file but failed validation
 
 
 @dataclass(frozen=True)

@@ -132,12 +132,11 @@ def _build_plan(path: Path, document: YamlDocument, problems: list[Problem]) -> 
         node = _build_node(str(name), raw, document, problems)
         if node is not None:
             nodes[str(name)] = node
-    if header is None or len(nodes) != len(raw_nodes):
+    if not isinstance(header, DialplanHeader):
         return None
-
-    assert isinstance(header, DialplanHeader)
     name = header.dialplan or path.name.split(".")[0]
-    return Dialplan(name, str(path), header, types.MappingProxyType(nodes), document)
+    invalid = frozenset(str(key) for key in raw_nodes) - set(nodes)
+    return Dialplan(name, str(path), header, types.MappingProxyType(nodes), document, invalid)
 
 
 def _build_node(

@@ -73,16 +73,23 @@ def ends_call_without_target(node: NodeModel) -> bool:
 def check_targets(plans: Mapping[str, Dialplan], lookup: DialplanSet) -> list[Problem]:
     problems: list[Problem] = []
     for plan in plans.values():
-        if plan.header.start not in plan.nodes:
+        if plan.header.start not in plan.nodes and plan.header.start not in plan.invalid_nodes:
             hint = _suggest(plan.header.start, plan.nodes)
             message = f"start node {plan.header.start!r} not found{hint}"
             problems.append(problem(plan, ("start",), message))
         for name, node in plan.nodes.items():
             for target, location in targets_of(node):
-                if lookup.resolve(target, plan.name) is None:
+                if lookup.resolve(target, plan.name) is None and not _invalid(target, plan, plans):
                     message = _missing_target(target, plan, plans)
                     problems.append(problem(plan, ("nodes", name, *location), message))
     return problems
+
+
+def _invalid(target: str, plan: Dialplan, plans: Mapping[str, Dialplan]) -> bool:
+    """True when ``target`` names a node that exists but failed validation (reported already)."""
+    dialplan_name, _, node = target.rpartition(".")
+    owner = plans.get(dialplan_name) if dialplan_name else plan
+    return owner is not None and node in owner.invalid_nodes
 
 
 def _missing_target(target: str, plan: Dialplan, plans: Mapping[str, Dialplan]) -> str:
