@@ -27,12 +27,18 @@ class _Interaction:
 
 
 class _Agent:
-    __slots__ = ("since", "state", "status")
+    __slots__ = ("state", "status")
 
     def __init__(self) -> None:
         self.status = "logged_out"
         self.state = "idle"
-        self.since = 0.0
+
+    def flags(self) -> tuple[int, int, int]:
+        """Return (logged in, busy, idle and available) as 0 or 1."""
+        logged_in = self.status != "logged_out"
+        busy = self.state != "idle"
+        idle = not busy and self.status == "available"
+        return int(logged_in), int(busy), int(idle)
 
 
 class KpiRecorder:
@@ -62,6 +68,11 @@ class KpiRecorder:
         self._time = [AgentTime() for _ in range(self.bins)]
         self._interactions: dict[str, _Interaction] = {}
         self._agents: dict[str, _Agent] = {}
+        # Agents logged in, busy, and idle while available since ``_booked_until``.
+        self._logged_in = 0
+        self._busy = 0
+        self._idle = 0
+        self._booked_until = origin
 
     def arrived(self, interaction_id: str, queue: str, now: float) -> None:
         """Count an interaction offered to ``queue`` at ``now``."""
@@ -98,22 +109,23 @@ class KpiRecorder:
 
     def agent_status(self, agent_id: str, status: str, now: float) -> None:
         """Record the status an agent set (``logged_out``, ``available``, ``not_ready``)."""
-        agent = self._agent(agent_id, now)
+        agent = self._before_change(agent_id, now)
         agent.status = status
+        self._count(agent, 1)
 
     def agent_state(self, agent_id: str, state: str, now: float) -> None:
         """Record the state the router set (``idle``, ``reserved``, ``busy``, ``wrap_up``)."""
-        agent = self._agent(agent_id, now)
+        agent = self._before_change(agent_id, now)
         agent.state = state
+        self._count(agent, 1)
 
     def finish(self, now: float) -> list[IntervalKpi]:
-        """Close every agent's open time span and return the KPI rows.
+        """Book agent time up to ``now`` and return the KPI rows.
 
         Rows come interval by interval, each with one row per queue (sorted) and one for
         all queues, then the ``TOTAL`` rows in the same queue order.
         """
-        for agent_id in self._agents:
-            self._agent(agent_id, now)
+        self._book(now)
         queues = sorted({queue for _, queue in self._counts} | set(self.thresholds))
         rows: list[IntervalKpi] = []
         for bin_index in range(self.bins):
@@ -158,24 +170,27 @@ class KpiRecorder:
             counts = self._counts[key] = QueueCounts()
         return counts
 
-    def _agent(self, agent_id: str, now: float) -> _Agent:
-        # Book the time since the agent's last change under its old status and state.
+    def _before_change(self, agent_id: str, now: float) -> _Agent:
+        # Book the time since the last change at the old counts, then take the agent out
+        # of them; ``_count`` adds it back with its new status or state.
+        self._book(now)
         agent = self._agents.get(agent_id)
         if agent is None:
             agent = self._agents[agent_id] = _Agent()
-            agent.since = now
-            return agent
-        self._book(agent, min(now, self.end))
+        self._count(agent, -1)
         return agent
 
-    def _book(self, agent: _Agent, until: float) -> None:
-        start = agent.since
-        if until > start:
-            logged_in = agent.status != "logged_out"
-            busy = agent.state != "idle"
-            idle = not busy and agent.status == "available"
-            self._spread(start, until, logged_in, busy, idle)
-        agent.since = max(start, until)
+    def _count(self, agent: _Agent, sign: int) -> None:
+        logged_in, busy, idle = agent.flags()
+        self._logged_in += sign * logged_in
+        self._busy += sign * busy
+        self._idle += sign * idle
+
+    def _book(self, now: float) -> None:
+        until = min(now, self.end)
+        if until > self._booked_until:
+            self._spread(self._booked_until, until)
+            self._booked_until = until
 
     def _length(self, bin_index: int) -> float:
         start = self.origin + bin_index * self.interval
@@ -184,17 +199,14 @@ class KpiRecorder:
     def _bin(self, now: float) -> int:
         return max(0, min(int((now - self.origin) // self.interval), self.bins - 1))
 
-    def _spread(self, start: float, until: float, logged_in: bool, busy: bool, idle: bool) -> None:
+    def _spread(self, start: float, until: float) -> None:
         bin_index = self._bin(start)
         while start < until and bin_index < self.bins:
             bin_end = min(until, self.origin + (bin_index + 1) * self.interval)
             seconds = bin_end - start
             time = self._time[bin_index]
-            if logged_in:
-                time.logged_in += seconds
-            if busy:
-                time.busy += seconds
-            elif idle:
-                time.idle += seconds
+            time.logged_in += seconds * self._logged_in
+            time.busy += seconds * self._busy
+            time.idle += seconds * self._idle
             start = bin_end
             bin_index += 1

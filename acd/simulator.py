@@ -250,11 +250,13 @@ class _Engine:
 
     def _apply(self, decisions: list[Decision]) -> None:
         self.decisions += len(decisions)
-        now = self.clock.now()
-        for decision in decisions:
-            if self.observer is not None:
+        if self.observer is not None:
+            now = self.clock.now()
+            for decision in decisions:
                 self.observer(now, decision)
-            handler = self._handlers.get(type(decision))
+        handlers = self._handlers
+        for decision in decisions:
+            handler = handlers.get(type(decision))
             if handler is not None:
                 handler(decision)
 
