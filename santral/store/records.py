@@ -9,6 +9,7 @@ worker thread, inside the batch's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -70,28 +71,31 @@ class Projection:
             ev.RecordingSaved: _recording_saved,
         }
 
-    def apply(self, database: Database, event: ev.Event) -> None:
-        """Append ``event`` to the log and update the records it concerns."""
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            return
-        self._append_log(database, event)
-        handler(database, event)
+    def apply(self, database: Database, events: Sequence[ev.Event]) -> None:
+        """Update the records ``events`` concern, in order, then append them to the log."""
+        log_rows = []
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                continue
+            handler(database, event)
+            log_rows.append(self._log_row(event))
+        database.executemany(
+            "INSERT INTO events (seq, ts, type, record_key, agent_id, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            log_rows,
+        )
 
-    def _append_log(self, database: Database, event: ev.Event) -> None:
-        body = event.to_dict()
+    def _log_row(self, event: ev.Event) -> tuple[Any, ...]:
+        body = _event_body(event)
         if isinstance(event, ev.IvrFinished):
             body["variables"] = mask_variables(event.variables, self._sensitive)
         if isinstance(event, ev.OfferCreated):
             body["pop"] = mask_variables(event.pop, self._sensitive)
         record_key = getattr(event, "call_id", "") or getattr(event, "interaction_id", "")
-        database.execute(
-            "INSERT INTO events (seq, ts, type, record_key, agent_id, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                event.seq, event.ts, event.type, record_key,
-                getattr(event, "agent_id", ""), json.dumps(body, default=str),
-            ),
+        return (
+            event.seq, event.ts, event.type, record_key, getattr(event, "agent_id", ""),
+            json.dumps(body, default=str),
         )
 
     def _ivr_finished(self, database: Database, event: ev.IvrFinished) -> None:
@@ -109,6 +113,25 @@ class Projection:
                 for name, value in variables.items()
             ],
         )
+
+
+_FIELD_NAMES: dict[type[ev.Event], tuple[str, ...]] = {}
+
+
+def _field_names(event_type: type[ev.Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(event_type)
+    if names is None:
+        names = tuple(item.name for item in dataclasses.fields(event_type))
+        _FIELD_NAMES[event_type] = names
+    return names
+
+
+def _event_body(event: ev.Event) -> dict[str, Any]:
+    """Return the same dict as ``event.to_dict()`` without its deep copy (several times faster)."""
+    body: dict[str, Any] = {"type": event.type, "version": event.version}
+    for name in _field_names(type(event)):
+        body[name] = getattr(event, name)
+    return body
 
 
 def _call_started(database: Database, event: ev.CallStarted) -> None:

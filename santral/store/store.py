@@ -122,8 +122,7 @@ class Store:
     def _apply_batch(self, database: Database, chunk: list[Event]) -> None:
         try:
             with database.transaction():
-                for event in chunk:
-                    self._projection.apply(database, event)
+                self._projection.apply(database, chunk)
         except DatabaseError:
             if len(chunk) == 1:
                 raise
@@ -135,7 +134,7 @@ class Store:
         for event in chunk:
             try:
                 with database.transaction():
-                    self._projection.apply(database, event)
+                    self._projection.apply(database, [event])
             except DatabaseError as error:
                 failed += 1
                 last_error = error
