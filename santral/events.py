@@ -317,3 +317,37 @@ class AgentLegChanged(Event):
     endpoint: str
     state: str
     cause: str = ""
+
+
+# Written channels: email and web chat
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionMessage(Event):
+    """A message in an email or chat interaction; the transcript is the list of these.
+
+    ``direction`` is ``in`` (from the customer) or ``out`` (from the agent). ``attachments``
+    lists ``{"name", "content_type", "size", "path"}`` of files kept with the message.
+    """
+
+    type: ClassVar[str] = "interaction_message"
+    interaction_id: str
+    channel: str
+    direction: str
+    sender: str
+    text: str
+    message_id: str = ""
+    subject: str = ""
+    agent_id: str = ""
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TypingChanged(Event):
+    """Someone in a chat started or stopped typing; for the other side's display only."""
+
+    type: ClassVar[str] = "typing_changed"
+    interaction_id: str
+    sender: str  # customer or agent
+    typing: bool
+    agent_id: str = ""
