@@ -65,14 +65,16 @@ class CallSession:
     last_reply: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # A shallow copy: ``dataclasses.asdict`` deep-copies and costs more than the rest of
+        # a webhook. ``pending`` holds only JSON scalars and lists of strings.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["state"] = self.state.value
+        data["pending"] = dict(self.pending)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallSession:
-        fields = {item.name for item in dataclasses.fields(cls)}
-        values = {name: value for name, value in data.items() if name in fields}
+        values = {name: value for name, value in data.items() if name in _FIELD_NAMES}
         values["state"] = CallState(values.get("state", CallState.IVR.value))
         return cls(**values)
 
@@ -83,6 +85,9 @@ class CallSession:
                 "twilio_call_state", call_sid=self.call_sid, old=self.state.value, new=state.value
             )
         return dataclasses.replace(self, state=state, **changes)
+
+
+_FIELD_NAMES = tuple(item.name for item in dataclasses.fields(CallSession))
 
 
 class SessionStore(Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -33,6 +33,11 @@ from ivr.actions import Gather as GatherAction
 
 PromptExists = Callable[[str, str], bool]
 
+# Rendering through ``VoiceResponse`` costs more than the rest of a webhook, and IVR steps
+# repeat, so replies are cached per action list with this marker in place of the step.
+STEP_MARKER = "0000000000"
+CACHE_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class Urls:
@@ -43,7 +48,10 @@ class Urls:
     def at(self, path: str, **query: str | int) -> str:
         """Return ``base/path`` with ``query`` in the given order."""
         url = f"{self.base}/{path}"
-        return f"{url}?{urlencode(list(query.items()))}" if query else url
+        if not query:
+            return url
+        pairs = "&".join(f"{name}={quote(str(value), safe='')}" for name, value in query.items())
+        return f"{url}?{pairs}"
 
     def prompt(self, language: str, name: str) -> str:
         return f"{self.base}/prompts/{quote(language, safe='')}/{quote(name, safe='')}.wav"
@@ -78,9 +86,25 @@ class Renderer:
     urls: Urls
     voice: Voice
     prompt_exists: PromptExists
+    cache: dict[str, Rendered] = field(default_factory=dict, compare=False, repr=False)
 
     def render(self, actions: Sequence[Action], step: int) -> Rendered:
-        """Render ``actions`` in order; the last one decides how Twilio comes back."""
+        """Render ``actions`` in order; the last one decides how Twilio comes back.
+
+        NOTE: whether a prompt's recording exists is checked when an action list is first
+        rendered; call ``cache.clear()`` after changing the recordings.
+        """
+        key = repr(actions)
+        template = self.cache.get(key)
+        if template is None:
+            template = self._render(actions, STEP_MARKER)
+            if len(self.cache) >= CACHE_SIZE:
+                self.cache.clear()
+            self.cache[key] = template
+        xml = template.xml.replace(f"step={STEP_MARKER}", f"step={step}")
+        return Rendered(xml=xml, awaits=template.awaits)
+
+    def _render(self, actions: Sequence[Action], step: int | str) -> Rendered:
         response = VoiceResponse()
         awaits = "hangup"
         for index, action in enumerate(actions):
@@ -96,7 +120,7 @@ class Renderer:
             self._add_prompt(parent, prompt)
 
     def _add_action(
-        self, response: VoiceResponse, action: Action, step: int, last: bool
+        self, response: VoiceResponse, action: Action, step: int | str, last: bool
     ) -> str | None:
         if isinstance(action, Play):
             self.add_prompts(response, action.prompts)
@@ -121,7 +145,7 @@ class Renderer:
             return "queue"
         return None
 
-    def _add_gather(self, response: VoiceResponse, action: GatherAction, step: int) -> None:
+    def _add_gather(self, response: VoiceResponse, action: GatherAction, step: int | str) -> None:
         if not action.barge_in:
             self.add_prompts(response, action.prompts)
         gather = response.gather(
@@ -142,7 +166,7 @@ class Renderer:
             self.add_prompts(gather, action.prompts)
         response.redirect(self.urls.at("gather", step=step, empty=1))
 
-    def _add_record(self, response: VoiceResponse, action: Record, step: int) -> None:
+    def _add_record(self, response: VoiceResponse, action: Record, step: int | str) -> None:
         self.add_prompts(response, action.prompts)
         response.record(
             action=self.urls.at("record", step=step),
@@ -153,7 +177,7 @@ class Renderer:
         )
         response.redirect(self.urls.at("record", step=step, empty=1))
 
-    def transfer_dial(self, action: Transfer, step: int) -> Dial:
+    def transfer_dial(self, action: Transfer, step: int | str) -> Dial:
         """Return a ``<Dial>`` that hands the call to ``action.target``."""
         dial = Dial(action=self.urls.at("transfer", step=step), timeout=_seconds(action.timeout))
         add_endpoint(dial, action.target)
