@@ -117,7 +117,7 @@ def simulate(
 @contextmanager
 def _quiet_router_logs() -> Iterator[None]:
     # The router logs every agent status change at INFO, thousands of lines in a simulated
-    # day, so the run shows warnings and errors only; the old configuration comes back after.
+    # day. The run therefore shows warnings and errors only, then restores the old setup.
     saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
@@ -225,7 +225,7 @@ def erlang(
     if patience is None and max_abandon is not None:
         raise click.UsageError("--max-abandon needs --patience (Erlang A)")
     if patience is not None and max_occupancy is not None:
-        raise click.UsageError("--max-occupancy applies to Erlang C; drop --patience or it")
+        raise click.UsageError("--max-occupancy applies to Erlang C only; remove it or --patience")
     try:
         workload = Workload(calls, interval * 60.0, aht)
         staffing = _staffing(

@@ -3,7 +3,8 @@
 An interaction counts in the interval in which it arrived, as contact-centre reports do.
 Agent time is split at interval boundaries. The figures:
 
-- ``service_level``: answered within the queue's threshold ÷ (answered + abandoned).
+- ``service_level``: answered within the queue's threshold ÷ (answered + abandoned +
+  still waiting when the run stopped, which only happens when no agent can serve them).
 - ``p_wait``: share of answered interactions that waited at all.
 - ``asa``: mean wait of answered interactions, in seconds.
 - ``abandon_rate``: abandoned ÷ offered.
@@ -51,6 +52,7 @@ class QueueCounts:
     answered: int = 0
     abandoned: int = 0
     other: int = 0  # overflowed, rejected or removed
+    unserved: int = 0  # still waiting when the run stopped
     answered_within: int = 0
     delayed: int = 0
     wait_sum: float = 0.0
@@ -63,6 +65,7 @@ class QueueCounts:
         self.answered += other.answered
         self.abandoned += other.abandoned
         self.other += other.other
+        self.unserved += other.unserved
         self.answered_within += other.answered_within
         self.delayed += other.delayed
         self.wait_sum += other.wait_sum
@@ -112,7 +115,7 @@ def interval_kpi(
     start: float, queue: str, counts: QueueCounts, time: AgentTime, length: float
 ) -> IntervalKpi:
     """Derive the figures of one interval of ``length`` seconds from its counts."""
-    left = counts.answered + counts.abandoned
+    left = counts.answered + counts.abandoned + counts.unserved
     working = time.busy + time.idle
     return IntervalKpi(
         start=start,

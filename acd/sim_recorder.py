@@ -42,7 +42,7 @@ class _Agent:
 
 
 class KpiRecorder:
-    """Accumulates counts per arrival interval and queue, and agent time per interval.
+    """Counts per arrival interval and queue, and agent time per interval, of one run.
 
     Intervals count from ``origin``. ``end`` is when arrivals stop: agent time after it is
     not counted, while interactions that arrived before it count in full even when they
@@ -126,12 +126,19 @@ class KpiRecorder:
         all queues, then the ``TOTAL`` rows in the same queue order.
         """
         self._book(now)
+        self._count_unserved()
         queues = sorted({queue for _, queue in self._counts} | set(self.thresholds))
         rows: list[IntervalKpi] = []
         for bin_index in range(self.bins):
             rows.extend(self._interval_rows(bin_index, queues))
         rows.extend(self._total_rows(queues))
         return rows
+
+    def _count_unserved(self) -> None:
+        for interaction_id, record in list(self._interactions.items()):
+            if math.isnan(record.connected_at):
+                self._queue_counts(record.bin, record.queue).unserved += 1
+                del self._interactions[interaction_id]
 
     def _interval_rows(self, bin_index: int, queues: list[str]) -> list[IntervalKpi]:
         start = self.origin + bin_index * self.interval
@@ -172,7 +179,7 @@ class KpiRecorder:
 
     def _before_change(self, agent_id: str, now: float) -> _Agent:
         # Book the time since the last change at the old counts, then take the agent out
-        # of them; ``_count`` adds it back with its new status or state.
+        # of them. ``_count`` adds it back with its new status or state.
         self._book(now)
         agent = self._agents.get(agent_id)
         if agent is None:

@@ -248,7 +248,7 @@ class Scenario(_Model):
         """Return the shifts of every agent.
 
         Agents from ``acd.agents`` and groups without shifts log in at the start and never
-        log out, so every interaction that arrived before the end is eventually handled.
+        log out, so the queues can drain after arrivals stop.
         """
         whole_day = [Shift(start=self.start, end=math.inf)]
         shifts = {agent_id: whole_day for agent_id in self.acd.agents}
@@ -258,7 +258,7 @@ class Scenario(_Model):
         return shifts
 
     def end_time(self) -> float:
-        """Return when arrivals stop: ``end`` or the end of the last arrival interval."""
+        """Return when arrivals stop: ``end``, else the end of the last interval or shift."""
         if self.end is not None:
             return self.end
         ends = [self.start + self.interval]
@@ -290,7 +290,7 @@ def read_arrival_times(path: Path) -> list[float]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         position = SourcePosition(str(path))
-        raise ScenarioError([Problem(position, f"cannot read arrivals: {error}")]) from error
+        raise ScenarioError([Problem(position, f"failed to read arrivals: {error}")]) from error
     times: list[float] = []
     for line_number, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or not row[0].strip():

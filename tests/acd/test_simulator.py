@@ -219,7 +219,7 @@ class Invariants:
     answer_delay=st.sampled_from([0.0, 3.0]),
     seed=st.integers(0, 2**31),
 )
-def test_router_invariants_hold(
+def test_simulated_runs_keep_invariants(
     calls: list[int],
     agents: int,
     aht: float,
@@ -317,3 +317,96 @@ def test_erlang_command_rejects_mixed_options() -> None:
 
     assert result.exit_code == 2
     assert "--max-abandon needs --patience" in result.output
+
+
+def test_csv_arrivals_are_simulated(tmp_path: Path) -> None:
+    (tmp_path / "arrivals.csv").write_text("time\n10\n20\n20\n3000\n", encoding="utf-8")
+    scenario_path = tmp_path / "csv.yaml"
+    scenario_path.write_text(
+        "acd: {queues: {q: {wrapup: 0}}}\n"
+        "end: 3600\n"
+        "arrivals:\n"
+        "  - queue: q\n"
+        "    csv: arrivals.csv\n"
+        "    handle_time: {distribution: fixed, value: 100}\n"
+        "agent_groups: [{name: a, count: 1, queues: [q]}]\n",
+        encoding="utf-8",
+    )
+
+    total = run_scenario(load_scenario(scenario_path)).total()
+
+    assert total.offered == 4
+    assert total.answered == 4
+    # One agent: the calls at 20 s wait 90 and 190 s, the others not at all.
+    assert total.metrics["asa"].mean == pytest.approx((0 + 90 + 190 + 0) / 4)
+
+
+def test_chat_capacity_respected() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "acd": {"queues": {"web": {"wrapup": 0}}},
+            "arrivals": [
+                {
+                    "queue": "web",
+                    "channel": "chat",
+                    "poisson": [200],
+                    "handle_time": {"distribution": "exponential", "mean": 300},
+                }
+            ],
+            "agent_groups": [{"name": "a", "count": 4, "queues": ["web"]}],
+        }
+    )
+    open_chats: dict[str, int] = {}
+    highest = [0]
+
+    def observe(now: float, decision: Decision) -> None:
+        if isinstance(decision, Connected):
+            open_chats[decision.agent_id] = open_chats.get(decision.agent_id, 0) + 1
+            highest[0] = max(highest[0], open_chats[decision.agent_id])
+        elif isinstance(decision, InteractionEnded) and decision.outcome == "answered":
+            open_chats[decision.agent_id] -= 1
+
+    replication = run_replication(scenario, 8, 0, observer=observe)
+
+    assert highest[0] == 3
+    total = next(row for row in replication.kpis if row.start < 0 and row.queue == "*")
+    assert total.answered == total.offered
+
+
+def test_simulate_command_progress_bar(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        simulate,
+        [str(SIMULATIONS / "erlang-c-row1.yaml"), "-n", "1", "-o", str(tmp_path), "--no-chart"],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "erlang-c-row1.kpi.png").exists()
+    assert (tmp_path / "erlang-c-row1.kpi.csv").exists()
+
+
+def test_unserved_callers_count_against_service_level(tmp_path: Path) -> None:
+    # The only agent lacks the required skill, so both callers wait until the run stops.
+    (tmp_path / "arrivals.csv").write_text("5\n50\n", encoding="utf-8")
+    scenario = Scenario.model_validate(
+        {
+            "end": 600,
+            "folder": str(tmp_path),
+            "acd": {"queues": {"q": {"wrapup": 0, "skills": {"billing": 5}}}},
+            "arrivals": [
+                {
+                    "queue": "q",
+                    "csv": "arrivals.csv",
+                    "handle_time": {"distribution": "fixed", "value": 60},
+                }
+            ],
+            "agent_groups": [{"name": "a", "count": 1, "queues": ["q"], "skills": {"sales": 5}}],
+        }
+    )
+
+    rows = run_replication(scenario, 1, 0).kpis
+    total = next(row for row in rows if row.start < 0 and row.queue == "*")
+
+    assert total.offered == 2
+    assert total.answered == 0
+    assert total.abandoned == 0
+    assert total.service_level == 0.0
