@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from santral.telephony.twilio.connector import Reply, TwilioConnector, Webhook
 from santral.telephony.twilio.routes import setup_routes
-from santral.telephony.twilio.session import CallSession, MemorySessionStore, SessionStore
+from santral.telephony.twilio.session import (
+    CallSession,
+    EngineSessionStore,
+    MemorySessionStore,
+    SessionStore,
+)
 from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings, TwilioSetupError
 
 __all__ = [
     "CallSession",
+    "EngineSessionStore",
     "MemorySessionStore",
     "Reply",
     "SessionStore",

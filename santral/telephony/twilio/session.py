@@ -117,3 +117,30 @@ class MemorySessionStore:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+class KeyValueSessions(Protocol):
+    """The engine store's session table (``santral.store.Store`` has this shape)."""
+
+    async def save_session(self, call_id: str, state: dict[str, Any]) -> None: ...
+
+    async def load_session(self, call_id: str) -> dict[str, Any] | None: ...
+
+
+class EngineSessionStore:
+    """Sessions in the engine's store, beside the IVR state, under ``twilio:<CallSid>``.
+
+    NOTE: records of ended calls stay, so late callbacks still find the call ended; they
+    are removed only by whatever clean-up the store applies to its session table.
+    """
+
+    PREFIX = "twilio:"
+
+    def __init__(self, store: KeyValueSessions) -> None:
+        self._store = store
+
+    async def load_call_session(self, call_sid: str) -> dict[str, Any] | None:
+        return await self._store.load_session(self.PREFIX + call_sid)
+
+    async def save_call_session(self, call_sid: str, data: dict[str, Any]) -> None:
+        await self._store.save_session(self.PREFIX + call_sid, data)
