@@ -37,8 +37,10 @@ def free_port_pair() -> int:
     for _ in range(50):
         port = free_udp_port() & ~1
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first, \
-                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second,
+            ):
                 first.bind((LOOPBACK, port))
                 second.bind((LOOPBACK, port + 1))
             return port
@@ -80,16 +82,31 @@ class Kamailio:
         config = config.replace("@PORT@", str(self.port)).replace("@CTL@", str(self.control_socket))
         path = self.workdir / "kamailio.cfg"
         path.write_text(config, encoding="utf-8")
-        command = ["kamailio", "-f", str(path), "-DD", "-E", "-m", "32", "-M", "4",
-                   "-Y", str(self.workdir), "-P", str(self.workdir / "kamailio.pid")]
+        command = [
+            "kamailio",
+            "-f",
+            str(path),
+            "-DD",
+            "-E",
+            "-m",
+            "32",
+            "-M",
+            "4",
+            "-Y",
+            str(self.workdir),
+            "-P",
+            str(self.workdir / "kamailio.pid"),
+        ]
         if self.with_auth:
             command += ["-A", "WITH_AUTH"]
         with (self.workdir / "kamailio.log").open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         if not self._wait_ready():
             self.stop()
-            raise RuntimeError(f"Kamailio did not answer OPTIONS within {START_TIMEOUT} s; "
-                               f"see {self.workdir / 'kamailio.log'}")
+            raise RuntimeError(
+                f"Kamailio did not answer OPTIONS within {START_TIMEOUT} s; "
+                f"see {self.workdir / 'kamailio.log'}"
+            )
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + START_TIMEOUT
@@ -111,7 +128,9 @@ class Kamailio:
         """True if ``user`` has a registration (asks Kamailio with kamcmd, 5 s timeout)."""
         result = subprocess.run(
             ["kamcmd", "-s", f"unix:{self.control_socket}", "ul.lookup", "location", user],
-            capture_output=True, timeout=5, check=False,
+            capture_output=True,
+            timeout=5,
+            check=False,
         )
         return result.returncode == 0
 
@@ -133,7 +152,9 @@ def _options(port: int, source_port: int) -> bytes:
 
 
 @contextlib.contextmanager
-def running_kamailio(config_template: Path, workdir: Path, *, with_auth: bool = False) -> Iterator[Kamailio]:
+def running_kamailio(
+    config_template: Path, workdir: Path, *, with_auth: bool = False
+) -> Iterator[Kamailio]:
     kamailio = Kamailio(config_template, workdir, with_auth=with_auth)
     kamailio.start()
     try:
@@ -149,30 +170,64 @@ class SippResult:
 
 
 async def run_sipp(
-    scenario: Path, *, proxy_port: int, service: str, workdir: Path, timeout: float = 30.0,
-    calls: int = 1, rate: int = 10, extra: tuple[str, ...] = (),
+    scenario: Path,
+    *,
+    proxy_port: int,
+    service: str,
+    workdir: Path,
+    time_limit: float = 30.0,
+    calls: int = 1,
+    rate: int = 10,
+    extra: tuple[str, ...] = (),
 ) -> SippResult:
     """Run sipp against the proxy on 127.0.0.1 and return its exit code and output.
 
-    sipp gets ``-timeout`` slightly below ``timeout`` and is killed by pid at ``timeout``.
+    sipp gets ``-timeout`` slightly below ``time_limit`` and is killed by pid at ``time_limit``.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     command = [
-        "sipp", f"{LOOPBACK}:{proxy_port}", "-sf", str(scenario), "-s", service,
-        "-i", LOOPBACK, "-mi", LOOPBACK, "-p", str(free_udp_port()), "-mp", str(free_port_pair()),
-        "-m", str(calls), "-l", str(calls), "-r", str(rate), "-nostdin",
-        "-timeout", f"{max(1, int(timeout) - 2)}s", "-timeout_error", "-trace_err", *extra,
+        "sipp",
+        f"{LOOPBACK}:{proxy_port}",
+        "-sf",
+        str(scenario),
+        "-s",
+        service,
+        "-i",
+        LOOPBACK,
+        "-mi",
+        LOOPBACK,
+        "-p",
+        str(free_udp_port()),
+        "-mp",
+        str(free_port_pair()),
+        "-m",
+        str(calls),
+        "-l",
+        str(calls),
+        "-r",
+        str(rate),
+        "-nostdin",
+        "-timeout",
+        f"{max(1, int(time_limit) - 2)}s",
+        "-timeout_error",
+        "-trace_err",
+        *extra,
     ]
     process = await asyncio.create_subprocess_exec(
-        *command, cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *command,
+        cwd=workdir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+        output, _ = await asyncio.wait_for(process.communicate(), time_limit)
     except TimeoutError:
         process.kill()
         output, _ = await process.communicate()
-    return SippResult(process.returncode if process.returncode is not None else -1,
-                      output.decode(errors="replace"))
+    return SippResult(
+        process.returncode if process.returncode is not None else -1,
+        output.decode(errors="replace"),
+    )
 
 
 # baresip
@@ -194,20 +249,27 @@ class Baresip:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config").write_text(self._config(), encoding="utf-8")
-        account = (f"<sip:{self.user}@{LOOPBACK}:{self.proxy_port};transport=udp>"
-                   f";regint=60;answermode={self.answer};audio_codecs=PCMU,PCMA\n")
+        account = (
+            f"<sip:{self.user}@{LOOPBACK}:{self.proxy_port};transport=udp>"
+            f";regint=60;answermode={self.answer};audio_codecs=PCMU,PCMA\n"
+        )
         (self.workdir / "accounts").write_text(account, encoding="utf-8")
         (self.workdir / "contacts").write_text("", encoding="utf-8")
         with (self.workdir / "baresip.log").open("wb") as log:
             self.process = subprocess.Popen(
-                ["baresip", "-f", str(self.workdir), "-v"], cwd=self.workdir,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                ["baresip", "-f", str(self.workdir), "-v"],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 env={**os.environ, "HOME": str(self.workdir)},
             )
 
     def _config(self) -> str:
-        modules = "".join(f"module\t\t\t{name}.so\n" for name in
-                          ("g711", "aufile", "sndfile", "account", "menu", "ctrl_tcp"))
+        modules = "".join(
+            f"module\t\t\t{name}.so\n"
+            for name in ("g711", "aufile", "sndfile", "account", "menu", "ctrl_tcp")
+        )
         return (
             f"sip_listen\t\t{LOOPBACK}:{self.sip_port}\n"
             f"net_interface\t\t{LOOPBACK}\n"
@@ -231,11 +293,23 @@ class Baresip:
             self.process = None
 
     def command(self, name: str, params: str = "", timeout: float = 3.0) -> str:
-        """Send a ctrl_tcp command as a netstring and return the raw reply."""
+        """Send a ctrl_tcp command as a netstring and return the raw reply.
+
+        Connecting is retried for up to ``timeout`` seconds while baresip starts its listener.
+        """
         body = json.dumps({"command": name, "params": params, "token": "t"}).encode()
-        with socket.create_connection((LOOPBACK, self.control_port), timeout=timeout) as connection:
-            connection.sendall(str(len(body)).encode() + b":" + body + b",")
-            return connection.recv(65536).decode(errors="replace")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(
+                    (LOOPBACK, self.control_port), timeout=timeout
+                ) as link:
+                    link.sendall(str(len(body)).encode() + b":" + body + b",")
+                    return link.recv(65536).decode(errors="replace")
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 def peers_available() -> bool:

@@ -34,9 +34,15 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
 def connector_settings(proxy_port: int, **overrides: object) -> SipSettings:
     rtp_low = 30000 + (free_udp_port() % 200) * 100
     values: dict[str, object] = {
-        "enabled": True, "server": "127.0.0.1", "port": proxy_port, "extensions": ["ivr"],
-        "local_address": "127.0.0.1", "local_port": free_udp_port(),
-        "rtp_port_min": rtp_low, "rtp_port_max": rtp_low + 98, "register_timeout": 2.0,
+        "enabled": True,
+        "server": "127.0.0.1",
+        "port": proxy_port,
+        "extensions": ["ivr"],
+        "local_address": "127.0.0.1",
+        "local_port": free_udp_port(),
+        "rtp_port_min": rtp_low,
+        "rtp_port_max": rtp_low + 98,
+        "register_timeout": 2.0,
     }
     values.update(overrides)
     return SipSettings.model_validate(values)

@@ -40,12 +40,21 @@ class ScriptedFlow:
         self.queue_results: dict[str, asyncio.Future[QueueResult]] = {}
         self.call_started = asyncio.Event()
 
-    async def start_call(self, info: CallInfo, control: CallControl, *, entry: str | None = None) -> list[Action]:
+    async def start_call(
+        self, info: CallInfo, control: CallControl, *, entry: str | None = None
+    ) -> list[Action]:
         self.started.append(info)
         self.controls[info.call_id] = control
         self.call_started.set()
-        return [Gather(prompts=[menu_prompt()], max_digits=4, timeout=self.gather_timeout,
-                       inter_digit_timeout=3.0, terminator="#")]
+        return [
+            Gather(
+                prompts=[menu_prompt()],
+                max_digits=4,
+                timeout=self.gather_timeout,
+                inter_digit_timeout=3.0,
+                terminator="#",
+            )
+        ]
 
     async def handle(self, call_id: str, event: Event) -> list[Action]:
         self.events[call_id].append(event)

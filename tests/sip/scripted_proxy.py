@@ -7,7 +7,6 @@ import asyncio
 from santral.telephony.sip.pyvoip_fixes import SantralSIPMessage, parse_message
 from santral.telephony.sip.transport import DatagramEndpoint, open_endpoint
 
-
 RECORDED_PROXY = b"127.0.0.1:52536"
 
 
@@ -31,13 +30,13 @@ class ScriptedProxy:
         own = f"127.0.0.1:{self.endpoint.local_address[1]}".encode()
         self.endpoint.send(data.replace(RECORDED_PROXY, own), ("127.0.0.1", port))
 
-    async def next(self, timeout: float = 5.0) -> SantralSIPMessage:
-        return await asyncio.wait_for(self.received.get(), timeout)
+    async def next(self, limit: float = 5.0) -> SantralSIPMessage:
+        return await asyncio.wait_for(self.received.get(), limit)
 
-    async def response(self, code: int, timeout: float = 5.0) -> SantralSIPMessage:
+    async def response(self, code: int, limit: float = 5.0) -> SantralSIPMessage:
         """Skip messages until a response with status ``code`` arrives (at most 20)."""
         for _ in range(20):
-            message = await self.next(timeout)
+            message = await self.next(limit)
             if message.status_code == code:
                 return message
         raise AssertionError(f"no {code} response among 20 messages")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from ivr.actions import DigitsCollected
-from santral.telephony.base import AgentEndpoint, AgentLegResult
 from santral.telephony.sip.connector import SipConnector
 from santral.testing.sip_peers import Kamailio, run_sipp
 from tests.conftest import require_program
@@ -24,8 +22,13 @@ async def test_sipp_keys_reach_ivr(
     require_program("sipp")
     assert kamailio.is_registered("ivr")
 
-    result = await run_sipp(SCENARIOS / "caller_dtmf.xml", proxy_port=kamailio.port,
-                            service="ivr", workdir=tmp_path / "sipp", timeout=30)
+    result = await run_sipp(
+        SCENARIOS / "caller_dtmf.xml",
+        proxy_port=kamailio.port,
+        service="ivr",
+        workdir=tmp_path / "sipp",
+        time_limit=30,
+    )
 
     assert result.returncode == 0, result.output[-2000:]
     call_id = flow.started[0].call_id
@@ -38,8 +41,15 @@ async def test_twenty_concurrent_calls(
 ) -> None:
     require_program("sipp")
 
-    result = await run_sipp(SCENARIOS / "caller_dtmf.xml", proxy_port=kamailio.port, service="ivr",
-                            workdir=tmp_path / "sipp", timeout=45, calls=20, rate=20)
+    result = await run_sipp(
+        SCENARIOS / "caller_dtmf.xml",
+        proxy_port=kamailio.port,
+        service="ivr",
+        workdir=tmp_path / "sipp",
+        time_limit=45,
+        calls=20,
+        rate=20,
+    )
 
     assert result.returncode == 0, result.output[-2000:]
     assert len(flow.started) == 20
@@ -47,24 +57,3 @@ async def test_twenty_concurrent_calls(
         assert flow.events[info.call_id] == [DigitsCollected(digits="12", reason="terminator")]
     assert connector.callers == {}
     assert connector.ports.in_use == 0
-
-
-async def test_absent_agent_fails_cleanly(
-    kamailio: Kamailio, connector: SipConnector, flow: ScriptedFlow, tmp_path: Path
-) -> None:
-    require_program("sipp")
-    flow.queue = True
-    caller = asyncio.create_task(run_sipp(SCENARIOS / "caller_queue.xml", proxy_port=kamailio.port,
-                                          service="ivr", workdir=tmp_path / "sipp", timeout=40))
-    for _ in range(200):
-        if flow.queue_results:
-            break
-        await asyncio.sleep(0.05)
-    call_id = flow.started[0].call_id
-    nobody = AgentEndpoint(agent_id="bob", address=f"sip:bob@127.0.0.1:{kamailio.port}")
-
-    result = await connector.connect_agent(call_id, nobody, ring_timeout=5)
-
-    assert result is AgentLegResult.FAILED
-    assert connector.agent_legs == {}
-    await caller

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-import pyVoIP.VoIP  # noqa: F401  (pyVoIP 1.6.8 needs this before pyVoIP.SIP)
+import pyVoIP.VoIP
 from pyVoIP import RTP, SIP
+
 from santral.errors import ConnectorError
 from santral.telephony.sip import rtp
 from santral.telephony.sip.pyvoip_fixes import SantralSIPClient, SantralSIPMessage, parse_message
@@ -35,7 +35,9 @@ def stock_client() -> Any:
 
 @pytest.mark.parametrize("parser", [SantralSIPMessage, pytest.param(SIP.SIPMessage, marks=STOCK)])
 def test_empty_header_value_accepted(parser: Any) -> None:
-    data = message("invite_via_kamailio.sip").replace(b"Max-Forwards", b"Supported:\r\nMax-Forwards")
+    data = message("invite_via_kamailio.sip").replace(
+        b"Max-Forwards", b"Supported:\r\nMax-Forwards"
+    )
 
     invite = parser(data)
 
@@ -83,8 +85,14 @@ def test_ringing_carries_own_contact(make_client: Any) -> None:
 
 def test_cancel_reuses_invite_branch() -> None:
     client = santral_client()
-    client.gen_invite("alice", "1", {4000: {0: RTP.PayloadType.PCMU}}, RTP.TransmitType.SENDRECV,
-                      "z9hG4bKring", "call-2@test")
+    client.gen_invite(
+        "alice",
+        "1",
+        {4000: {0: RTP.PayloadType.PCMU}},
+        RTP.TransmitType.SENDRECV,
+        "z9hG4bKring",
+        "call-2@test",
+    )
 
     cancel = parse_message(client.gen_cancel("call-2@test").encode())
 
@@ -116,8 +124,9 @@ def test_stock_cancel_sends_no_487() -> None:
 
 def test_stock_answer_waits_one_second() -> None:
     """pyVoIP hands an inbound call to the application on a 1 s timer; santral does not."""
-    phone = pyVoIP.VoIP.VoIPPhone("127.0.0.1", 5060, "ivr", "", myIP="127.0.0.1",
-                                  callCallback=lambda call: None)
+    phone = pyVoIP.VoIP.VoIPPhone(
+        "127.0.0.1", 5060, "ivr", "", myIP="127.0.0.1", callCallback=lambda call: None
+    )
     phone.sip.out = _SentDatagrams()
     invite = SIP.SIPMessage(message("invite_via_kamailio.sip"))
     try:
@@ -141,8 +150,9 @@ def _santral_pcma(pcm: np.ndarray[Any, Any]) -> bytes:
 
 
 def _stock_pcma(pcm: np.ndarray[Any, Any]) -> bytes:
-    client = RTP.RTPClient({8: RTP.PayloadType.PCMA}, "127.0.0.1", 4000, "127.0.0.1", 4002,
-                           RTP.TransmitType.SENDRECV)
+    client = RTP.RTPClient(
+        {8: RTP.PayloadType.PCMA}, "127.0.0.1", 4000, "127.0.0.1", 4002, RTP.TransmitType.SENDRECV
+    )
     unsigned = ((pcm.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
     return bytes(client.encode_packet(unsigned))
 
@@ -189,7 +199,8 @@ def test_blocking_socket_api_refused() -> None:
     [("import santral.telephony.sip.pyvoip_fixes", True), ("from pyVoIP import SIP", False)],
 )
 def test_import_order(statement: str, works: bool) -> None:
-    result = subprocess.run([sys.executable, "-c", statement], capture_output=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", statement], capture_output=True, timeout=60, check=False
+    )
 
     assert (result.returncode == 0) is works

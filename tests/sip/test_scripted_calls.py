@@ -32,14 +32,20 @@ class HeldFlow(ScriptedFlow):
         self.prompt_requests: list[tuple[str, bool]] = []
         self.connector: SipConnector | None = None
 
-    async def start_call(self, info: CallInfo, control: CallControl, *, entry: str | None = None) -> list[Action]:
+    async def start_call(
+        self, info: CallInfo, control: CallControl, *, entry: str | None = None
+    ) -> list[Action]:
         actions = await super().start_call(info, control, entry=entry)
         await self.release.wait()
         return actions
 
     def prompt_file(self, language: str, name: str) -> Path | None:
         assert self.connector is not None
-        sent = [data.split(b" ", 2)[1] for direction, data in self.connector.trace or [] if direction == "out"]
+        sent = [
+            data.split(b" ", 2)[1]
+            for direction, data in self.connector.trace or []
+            if direction == "out"
+        ]
         self.prompt_requests.append((name, b"200" in sent))
         return super().prompt_file(language, name)
 
@@ -74,7 +80,9 @@ async def sip(proxy: ScriptedProxy, held: HeldFlow) -> AsyncIterator[SipConnecto
         await connector.stop()
 
 
-def in_dialog(request: bytes, to_tag: str, *, method: str, cseq: int, branch: str, sdp: str = "") -> bytes:
+def in_dialog(
+    request: bytes, to_tag: str, *, method: str, cseq: int, branch: str, sdp: str = ""
+) -> bytes:
     """Turn the recorded INVITE into a later request of the same dialog."""
     head, _, _ = request.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
@@ -109,10 +117,14 @@ async def answered_call(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow)
     return str(ok.headers["To"]["tag"])
 
 
-async def test_cancel_before_answer_gets_487(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow) -> None:
+async def test_cancel_before_answer_gets_487(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
     proxy.send(INVITE, sip.local_port)
     await proxy.response(180)
-    cancel = INVITE.replace(b"INVITE sip", b"CANCEL sip").replace(b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL")
+    cancel = INVITE.replace(b"INVITE sip", b"CANCEL sip").replace(
+        b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL"
+    )
 
     proxy.send(cancel, sip.local_port)
 
@@ -143,11 +155,19 @@ async def test_retransmitted_invite_gets_last_response(
 async def test_hold_is_not_hangup(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow) -> None:
     tag = await answered_call(sip, proxy, held)
 
-    proxy.send(in_dialog(INVITE, tag, method="INVITE", cseq=2, branch="z9hG4bKhold",
-                         sdp=hold_offer("sendonly")), sip.local_port)
+    proxy.send(
+        in_dialog(
+            INVITE, tag, method="INVITE", cseq=2, branch="z9hG4bKhold", sdp=hold_offer("sendonly")
+        ),
+        sip.local_port,
+    )
     on_hold = await proxy.response(200)
-    proxy.send(in_dialog(INVITE, tag, method="INVITE", cseq=3, branch="z9hG4bKresume",
-                         sdp=hold_offer("sendrecv")), sip.local_port)
+    proxy.send(
+        in_dialog(
+            INVITE, tag, method="INVITE", cseq=3, branch="z9hG4bKresume", sdp=hold_offer("sendrecv")
+        ),
+        sip.local_port,
+    )
     resumed = await proxy.response(200)
 
     assert parse_sdp(on_hold.sdp).direction == "recvonly"
@@ -158,18 +178,26 @@ async def test_hold_is_not_hangup(sip: SipConnector, proxy: ScriptedProxy, held:
     assert call.rtp.sending
 
 
-async def test_inactive_stops_sending(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow) -> None:
+async def test_inactive_stops_sending(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
     tag = await answered_call(sip, proxy, held)
 
-    proxy.send(in_dialog(INVITE, tag, method="INVITE", cseq=2, branch="z9hG4bKidle",
-                         sdp=hold_offer("inactive")), sip.local_port)
+    proxy.send(
+        in_dialog(
+            INVITE, tag, method="INVITE", cseq=2, branch="z9hG4bKidle", sdp=hold_offer("inactive")
+        ),
+        sip.local_port,
+    )
     answer = await proxy.response(200)
 
     assert parse_sdp(answer.sdp).direction == "inactive"
     assert not sip.callers[SIP_CALL_ID].rtp.sending
 
 
-async def test_answer_follows_engine_at_once(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow) -> None:
+async def test_answer_follows_engine_at_once(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
     await answered_call(sip, proxy, held)
     await asyncio.sleep(0.05)
 
@@ -188,7 +216,9 @@ async def test_bye_reports_hangup(sip: SipConnector, proxy: ScriptedProxy, held:
     assert sip.callers == {}
 
 
-async def test_key_interrupts_prompt(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow) -> None:
+async def test_key_interrupts_prompt(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
     await answered_call(sip, proxy, held)
     call = sip.callers[SIP_CALL_ID]
     for _ in range(100):

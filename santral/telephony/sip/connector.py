@@ -37,8 +37,12 @@ log = structlog.get_logger(__name__)
 
 CANCEL_WAIT = 4.0
 FINAL_RESULTS = {
-    486: AgentLegResult.BUSY, 600: AgentLegResult.BUSY, 603: AgentLegResult.DECLINED,
-    408: AgentLegResult.NO_ANSWER, 480: AgentLegResult.NO_ANSWER, 487: AgentLegResult.NO_ANSWER,
+    486: AgentLegResult.BUSY,
+    600: AgentLegResult.BUSY,
+    603: AgentLegResult.DECLINED,
+    408: AgentLegResult.NO_ANSWER,
+    480: AgentLegResult.NO_ANSWER,
+    487: AgentLegResult.NO_ANSWER,
 }
 
 
@@ -48,8 +52,14 @@ class SipConnector:
     name = "sip"
 
     def __init__(
-        self, settings: SipSettings, calls: CallFlow, *, clock: Clock, bus: Any = None,
-        store: Any = None, environ: dict[str, str] | None = None,
+        self,
+        settings: SipSettings,
+        calls: CallFlow,
+        *,
+        clock: Clock,
+        bus: Any = None,
+        store: Any = None,
+        environ: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.calls = calls
@@ -59,8 +69,14 @@ class SipConnector:
         environ = dict(os.environ) if environ is None else environ
         password = environ.get(settings.password_env, "") if settings.password_env else ""
         self.clients = {
-            extension: SantralSIPClient(settings.server, settings.port, extension, password,
-                                        address=settings.local_address, sip_port=settings.local_port)
+            extension: SantralSIPClient(
+                settings.server,
+                settings.port,
+                extension,
+                password,
+                address=settings.local_address,
+                sip_port=settings.local_port,
+            )
             for extension in settings.extensions
         }
         self.ports = PortPool(settings.rtp_port_min, settings.rtp_port_max)
@@ -89,7 +105,9 @@ class SipConnector:
         try:
             self.endpoint = await open_endpoint(address, self._datagram_received)
         except OSError as error:
-            raise ConnectorError(f"cannot bind SIP port {address[0]}:{address[1]}: {error}") from None
+            raise ConnectorError(
+                f"cannot bind SIP port {address[0]}:{address[1]}: {error}"
+            ) from None
         for client in self.clients.values():
             client.myPort = self.endpoint.local_address[1]
         self.media.start()
@@ -172,8 +190,11 @@ class SipConnector:
 
     def _request_received(self, request: SantralSIPMessage) -> None:
         handlers = {
-            "INVITE": self._invite_received, "ACK": lambda _: None, "BYE": self._bye_received,
-            "CANCEL": self._cancel_received, "OPTIONS": self._options_received,
+            "INVITE": self._invite_received,
+            "ACK": lambda _: None,
+            "BYE": self._bye_received,
+            "CANCEL": self._cancel_received,
+            "OPTIONS": self._options_received,
         }
         handler = handlers.get(request.method)
         if handler is None:
@@ -223,7 +244,9 @@ class SipConnector:
             self.send_response(invite, client.gen_response(invite, *status))
             return
         self.send_response(invite, client.gen_response(invite, 100, "Trying"))
-        task = asyncio.get_running_loop().create_task(self._open_call(invite, client, offer, codec, port))
+        task = asyncio.get_running_loop().create_task(
+            self._open_call(invite, client, offer, codec, port)
+        )
         self._tasks_hold(task)
 
     def _tasks_hold(self, task: asyncio.Task[Any]) -> None:
@@ -231,8 +254,12 @@ class SipConnector:
         task.add_done_callback(self.registrar.tasks.discard)
 
     async def _open_call(
-        self, invite: SantralSIPMessage, client: SantralSIPClient, offer: sdp_module.MediaDescription,
-        codec: tuple[int, str], port: int,
+        self,
+        invite: SantralSIPMessage,
+        client: SantralSIPClient,
+        offer: sdp_module.MediaDescription,
+        codec: tuple[int, str],
+        port: int,
     ) -> None:
         rtp_leg = await self._open_rtp(port, offer, codec)
         if rtp_leg is None:
@@ -245,8 +272,15 @@ class SipConnector:
             called=str(invite.headers["To"].get("number") or ""),
             connector=self.name,
         )
-        call = CallerLeg(info=info, invite=invite, client=client, rtp=rtp_leg, port=port,
-                         offer=offer, session_id=random.randrange(1, 1 << 31))
+        call = CallerLeg(
+            info=info,
+            invite=invite,
+            client=client,
+            rtp=rtp_leg,
+            port=port,
+            offer=offer,
+            session_id=random.randrange(1, 1 << 31),
+        )
         rtp_leg.on_key = call.key_pressed
         self.callers[invite.call_id] = call
         call.last_response = client.gen_ringing(invite)
@@ -266,8 +300,12 @@ class SipConnector:
         except OSError as error:
             log.warning("rtp_port_unavailable", port=port, error=str(error))
             return None
-        leg = RtpLeg(endpoint, remote=(remote.address, remote.port), codec=codec,
-                     telephone_event_type=remote.telephone_event_type)
+        leg = RtpLeg(
+            endpoint,
+            remote=(remote.address, remote.port),
+            codec=codec,
+            telephone_event_type=remote.telephone_event_type,
+        )
         holder.append(leg)
         return leg
 
@@ -283,8 +321,10 @@ class SipConnector:
 
     def _sdp_answer(self, call: CallerLeg, offer: sdp_module.MediaDescription) -> str:
         return sdp_module.build_sdp(
-            session_id=call.session_id, version=call.sdp_version,
-            address=self.settings.local_address, port=call.port,
+            session_id=call.session_id,
+            version=call.sdp_version,
+            address=self.settings.local_address,
+            port=call.port,
             codec=(call.rtp.codec_type, call.rtp.codec),
             telephone_event_type=offer.telephone_event_type,
             direction=sdp_module.ANSWER_DIRECTION.get(offer.direction, "sendrecv"),
@@ -294,9 +334,15 @@ class SipConnector:
         call = self.callers.get(invite.call_id)
         agent = self.agent_legs.get(invite.call_id)
         rtp_leg = call.rtp if call is not None else (agent.rtp if agent is not None else None)
-        client = call.client if call is not None else (agent.client if agent else self._client_for(invite))
+        client = (
+            call.client
+            if call is not None
+            else (agent.client if agent else self._client_for(invite))
+        )
         if rtp_leg is None:
-            self.send_response(invite, client.gen_response(invite, 481, "Call/Transaction Does Not Exist"))
+            self.send_response(
+                invite, client.gen_response(invite, 481, "Call/Transaction Does Not Exist")
+            )
             return
         try:
             offer = sdp_module.parse_sdp(invite.sdp)
@@ -324,8 +370,11 @@ class SipConnector:
             call.sdp_version += 1
             return self._sdp_answer(call, offer)
         return sdp_module.build_sdp(
-            session_id=1, version=2, address=self.settings.local_address,
-            port=rtp_leg.endpoint.local_address[1], codec=(rtp_leg.codec_type, rtp_leg.codec),
+            session_id=1,
+            version=2,
+            address=self.settings.local_address,
+            port=rtp_leg.endpoint.local_address[1],
+            codec=(rtp_leg.codec_type, rtp_leg.codec),
             telephone_event_type=offer.telephone_event_type,
             direction=sdp_module.ANSWER_DIRECTION.get(offer.direction, "sendrecv"),
         )
@@ -334,7 +383,9 @@ class SipConnector:
         client = self._client_for(cancel)
         call = self.callers.get(cancel.call_id)
         if call is None or call.invite.branch != cancel.branch:
-            self.send_response(cancel, client.gen_response(cancel, 481, "Call/Transaction Does Not Exist"))
+            self.send_response(
+                cancel, client.gen_response(cancel, 481, "Call/Transaction Does Not Exist")
+            )
             return
         self.send_response(cancel, call.client.gen_response(cancel, 200, "OK"))
         if call.state is LegState.RINGING:
@@ -347,7 +398,9 @@ class SipConnector:
         agent = self.agent_legs.get(bye.call_id)
         client = call.client if call else (agent.client if agent else self._client_for(bye))
         if call is None and agent is None:
-            self.send_response(bye, client.gen_response(bye, 481, "Call/Transaction Does Not Exist"))
+            self.send_response(
+                bye, client.gen_response(bye, 481, "Call/Transaction Does Not Exist")
+            )
             return
         self.send_response(bye, client.gen_response(bye, 200, "OK"))
         if call is not None:
@@ -422,8 +475,12 @@ class SipConnector:
         port = self.ports.acquire()
         if port is None:
             return AgentLegResult.FAILED, None
-        leg = AgentLeg(sip_call_id=f"{uuid.uuid4().hex}@{self.settings.local_address}",
-                       caller_call_id=call.call_id, client=call.client, port=port)
+        leg = AgentLeg(
+            sip_call_id=f"{uuid.uuid4().hex}@{self.settings.local_address}",
+            caller_call_id=call.call_id,
+            client=call.client,
+            port=port,
+        )
         self.agent_legs[leg.sip_call_id] = leg
         try:
             result = await self._ring(call, leg, target, ring_timeout)
@@ -436,18 +493,26 @@ class SipConnector:
             return result, None
         return result, leg
 
-    async def _ring(self, call: CallerLeg, leg: AgentLeg, target: str, ring_timeout: float) -> AgentLegResult:
+    async def _ring(
+        self, call: CallerLeg, leg: AgentLeg, target: str, ring_timeout: float
+    ) -> AgentLegResult:
         offer = sdp_module.build_sdp(
-            session_id=random.randrange(1, 1 << 31), version=1, address=self.settings.local_address,
-            port=leg.port, codec=(0, "PCMU"), extra_codecs=((8, "PCMA"),),
+            session_id=random.randrange(1, 1 << 31),
+            version=1,
+            address=self.settings.local_address,
+            port=leg.port,
+            codec=(0, "PCMU"),
+            extra_codecs=((8, "PCMA"),),
             telephone_event_type=self.settings.dtmf_payload_type,
         )
         branch = leg.client.gen_branch()
-        self.send_request(leg.client.gen_invite(target, "1", None, None, branch, leg.sip_call_id, sdp=offer))
+        self.send_request(
+            leg.client.gen_invite(target, "1", None, None, branch, leg.sip_call_id, sdp=offer)
+        )
         gone = asyncio.ensure_future(call.gone.wait())
         try:
-            done, _ = await asyncio.wait({leg.final, gone}, timeout=ring_timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Future[Any]] = {leg.final, gone}
+            await asyncio.wait(waiting, timeout=ring_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
         if leg.final.done():
@@ -565,7 +630,9 @@ class SipConnector:
         if call.state is LegState.ANSWERED:
             self.send_request(call.client.gen_bye(call.invite))
         else:
-            self.send_response(call.invite, call.client.gen_response(call.invite, 480, "Temporarily Unavailable"))
+            self.send_response(
+                call.invite, call.client.gen_response(call.invite, 480, "Temporarily Unavailable")
+            )
         if call.agent is not None:
             self._end_agent_leg(call.agent)
         self.media.legs.discard(call.rtp)

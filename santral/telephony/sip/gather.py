@@ -37,8 +37,10 @@ class DigitCollector:
         return None
 
     def _continued(self) -> bool:
-        return any(len(entry) > len(self.keys) and entry.startswith(self.keys)
-                   for entry in self._gather.prefixes)
+        return any(
+            len(entry) > len(self.keys) and entry.startswith(self.keys)
+            for entry in self._gather.prefixes
+        )
 
     def expire(self, now: float) -> DigitsCollected | None:
         """Return the result if the running timer has run out at ``now``."""

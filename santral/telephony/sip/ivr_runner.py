@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import wave
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -121,7 +121,7 @@ class IvrRunner:
             call.key_arrived.clear()
             key = asyncio.ensure_future(call.key_arrived.wait())
             try:
-                await self.guard(call, asyncio.wait({playback.done, key}, return_when=asyncio.FIRST_COMPLETED))
+                await self.guard(call, _first_of(playback.done, key))
             finally:
                 key.cancel()
             if call.keys and action.barge_in:
@@ -157,12 +157,14 @@ class IvrRunner:
             call.key_arrived.clear()
             key = asyncio.ensure_future(call.key_arrived.wait())
             try:
-                await self.guard(call, asyncio.wait({playback.done, key}, return_when=asyncio.FIRST_COMPLETED))
+                await self.guard(call, _first_of(playback.done, key))
             finally:
                 key.cancel()
         call.rtp.stop_playback()
 
-    async def _wait_key(self, call: CallerLeg, collector: DigitCollector, deadline: float) -> DigitsCollected | None:
+    async def _wait_key(
+        self, call: CallerLeg, collector: DigitCollector, deadline: float
+    ) -> DigitsCollected | None:
         remaining = deadline - self.connector.clock.now()
         call.key_arrived.clear()
         if remaining > 0 and not call.keys:
@@ -244,3 +246,8 @@ class IvrRunner:
             await asyncio.wait_for(asyncio.shield(leg.play(frames).done), 15.0)
         except TimeoutError:
             leg.stop_playback()
+
+
+def _first_of(*futures: asyncio.Future[Any]) -> Awaitable[object]:
+    """Wait until the first of ``futures`` completes."""
+    return asyncio.wait(set(futures), return_when=asyncio.FIRST_COMPLETED)

@@ -90,8 +90,13 @@ class AgentLeg:
     def transition(self, new: LegState) -> None:
         if new is self.state:
             return
-        log.info("agent_leg_state", call_id=self.caller_call_id, sip_call_id=self.sip_call_id,
-                 old=self.state.value, new=new.value)
+        log.info(
+            "agent_leg_state",
+            call_id=self.caller_call_id,
+            sip_call_id=self.sip_call_id,
+            old=self.state.value,
+            new=new.value,
+        )
         self.state = new
         if new is LegState.ENDED:
             self.ended.set()

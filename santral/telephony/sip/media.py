@@ -8,6 +8,7 @@ and their end is a future the caller of ``play`` awaits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -78,10 +79,14 @@ class RtpLeg:
         self.packets_in = 0
         self.invalid_packets = 0
 
-    def update_remote(self, remote: Address, codec: tuple[int, str], event_type: int | None) -> None:
+    def update_remote(
+        self, remote: Address, codec: tuple[int, str], event_type: int | None
+    ) -> None:
         self.remote = remote
         self.codec_type, self.codec = codec
-        if event_type is not None and (self.detector is None or self.detector.payload_type != event_type):
+        if event_type is not None and (
+            self.detector is None or self.detector.payload_type != event_type
+        ):
             self.detector = KeyPressDetector(event_type)
 
     def play(self, frames: Sequence[bytes]) -> Playback:
@@ -194,10 +199,8 @@ class MediaClock:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:

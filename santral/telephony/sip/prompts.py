@@ -86,7 +86,9 @@ class PromptLibrary:
             if path is not None:
                 return await self.file_frames(path)
             log.warning("prompt_missing", prompt=prompt.value, language=prompt.language)
-            return await self.text_frames(prompt.text or prompt.value.replace("-", " "), prompt.language)
+            return await self.text_frames(
+                prompt.text or prompt.value.replace("-", " "), prompt.language
+            )
         text = " ".join(prompt.value) if prompt.type == "digits" else prompt.value
         return await self.text_frames(text, prompt.language)
 
@@ -105,7 +107,9 @@ class PromptLibrary:
         key = f"tts:{voice}:{text}"
         if key not in self._frames:
             if shutil.which("espeak-ng") is None:
-                raise ConnectorError("espeak-ng is not installed, so prompts without files cannot be spoken")
+                raise ConnectorError(
+                    "espeak-ng is not installed, so prompts without files cannot be spoken"
+                )
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]
             raw = self._cache_dir / f"tts-{digest}.raw.wav"
             self._cache_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +119,9 @@ class PromptLibrary:
 
     async def _convert(self, path: Path) -> bytes:
         if shutil.which("sox") is None:
-            raise ConnectorError(f"{path} is not 8 kHz 16-bit mono and sox is not installed to convert it")
+            raise ConnectorError(
+                f"{path} is not 8 kHz 16-bit mono and sox is not installed to convert it"
+            )
         target = self._cache_dir / f"conv-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}.wav"
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         await _run("sox", str(path), "-r", "8000", "-c", "1", "-b", "16", str(target))

@@ -39,13 +39,31 @@ USER_AGENT = "santral"
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 
 _CANONICAL_NAMES = {
-    "call-id": "Call-ID", "i": "Call-ID", "cseq": "CSeq", "via": "Via", "v": "Via",
-    "from": "From", "f": "From", "to": "To", "t": "To", "contact": "Contact", "m": "Contact",
-    "content-length": "Content-Length", "l": "Content-Length",
-    "content-type": "Content-Type", "c": "Content-Type", "record-route": "Record-Route",
-    "route": "Route", "supported": "Supported", "k": "Supported", "allow": "Allow",
-    "www-authenticate": "WWW-Authenticate", "authorization": "Authorization",
-    "max-forwards": "Max-Forwards", "user-agent": "User-Agent", "expires": "Expires",
+    "call-id": "Call-ID",
+    "i": "Call-ID",
+    "cseq": "CSeq",
+    "via": "Via",
+    "v": "Via",
+    "from": "From",
+    "f": "From",
+    "to": "To",
+    "t": "To",
+    "contact": "Contact",
+    "m": "Contact",
+    "content-length": "Content-Length",
+    "l": "Content-Length",
+    "content-type": "Content-Type",
+    "c": "Content-Type",
+    "record-route": "Record-Route",
+    "route": "Route",
+    "supported": "Supported",
+    "k": "Supported",
+    "allow": "Allow",
+    "www-authenticate": "WWW-Authenticate",
+    "authorization": "Authorization",
+    "max-forwards": "Max-Forwards",
+    "user-agent": "User-Agent",
+    "expires": "Expires",
 }
 _REQUIRED = ("Call-ID", "CSeq", "From", "To", "Via")
 _MULTI_VALUE = ("Via", "Record-Route", "Route")
@@ -106,7 +124,7 @@ class SantralSIPMessage(SIP.SIPMessage):  # type: ignore[misc]
         self.headers = {"Via": []}
         vias = [value for name, value in self.header_lines if name == "Via"]
         try:
-            self.parse_header("Via", vias)
+            self.parse_header("Via", vias)  # type: ignore[arg-type]
             for name, value in self.header_lines:
                 if name not in self.headers:
                     self._parse_one(name, value)
@@ -219,15 +237,28 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
     """
 
     def __init__(
-        self, server: str, port: int, username: str, password: str, *, address: str,
+        self,
+        server: str,
+        port: int,
+        username: str,
+        password: str,
+        *,
+        address: str,
         sip_port: int,
     ) -> None:
         if ipaddress.ip_address(address).is_unspecified:
             raise ConnectorError(
                 f"local address {address} cannot be used in Contact or SDP; set sip.local_address"
             )
-        super().__init__(server, port, username, password, phone=None, myIP=address,
-                         myPort=sip_port)
+        super().__init__(
+            server,
+            port,
+            username,
+            password,
+            phone=None,
+            myIP=address,
+            myPort=sip_port,  # type: ignore[arg-type]
+        )
         self.dialogs: dict[str, Dialog] = {}
 
     # pyVoIP's blocking socket API is replaced by the asyncio transport.
@@ -247,7 +278,8 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         return f"<sip:{self.username}@{self.myIP}:{self.myPort}>"
 
     def own_via(self, branch: str | None = None) -> str:
-        return f"Via: SIP/2.0/UDP {self.myIP}:{self.myPort};branch={branch or self.gen_branch()};rport\r\n"
+        branch = branch or self.gen_branch()
+        return f"Via: SIP/2.0/UDP {self.myIP}:{self.myPort};branch={branch};rport\r\n"
 
     def accept_dialog(self, invite: SantralSIPMessage) -> Dialog:
         """Create (or return) the dialog of an inbound INVITE, with santral's To-tag."""
@@ -271,14 +303,21 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
     # Responses
 
     def gen_response(
-        self, request: SantralSIPMessage, code: int, reason: str, *, body: str = "",
+        self,
+        request: SantralSIPMessage,
+        code: int,
+        reason: str,
+        *,
+        body: str = "",
         contact: bool = False,
     ) -> str:
         """Build a response that copies Via, From, Call-ID and CSeq and carries the dialog tag."""
         lines = [f"SIP/2.0 {code} {reason}\r\n"]
         lines += [f"Via: {value}\r\n" for value in request.header_values("Via")]
         if request.cseq[1] == "INVITE" and code < 300 and code > 100:
-            lines += [f"Record-Route: {value}\r\n" for value in request.header_values("Record-Route")]
+            lines += [
+                f"Record-Route: {value}\r\n" for value in request.header_values("Record-Route")
+            ]
         lines.append(f"From: {request.header('From')}\r\n")
         lines.append(f"To: {self._response_to(request, code)}\r\n")
         lines.append(f"Call-ID: {request.call_id}\r\n")
@@ -299,7 +338,7 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         tag = dialog.local_tag if dialog is not None else self.tagLibrary.get(request.call_id)
         return f"{to};tag={tag or self.gen_tag()}"
 
-    def gen_ringing(self, request: SantralSIPMessage) -> str:
+    def gen_ringing(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         self.accept_dialog(request)
         return self.gen_response(request, 180, "Ringing", contact=True)
 
@@ -309,15 +348,15 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         self.accept_dialog(request)
         return self.gen_response(request, 200, "OK", body=sdp, contact=True)
 
-    def gen_ok(self, request: SantralSIPMessage) -> str:
+    def gen_ok(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         return self.gen_response(request, 200, "OK")
 
-    def gen_busy(self, request: SantralSIPMessage) -> str:
+    def gen_busy(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         return self.gen_response(request, 486, "Busy Here")
 
     # Requests
 
-    def gen_bye(self, request: SantralSIPMessage) -> str:
+    def gen_bye(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         """Build a BYE for the dialog of ``request``'s Call-ID with santral's own Via."""
         return self.gen_in_dialog("BYE", self.dialogs[request.call_id])
 
@@ -333,7 +372,11 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         return "".join(lines)
 
     def _dialog_headers(self, dialog: Dialog, cseq: int, method: str) -> list[str]:
-        remote = f"{dialog.remote_uri};tag={dialog.remote_tag}" if dialog.remote_tag else dialog.remote_uri
+        remote = (
+            f"{dialog.remote_uri};tag={dialog.remote_tag}"
+            if dialog.remote_tag
+            else dialog.remote_uri
+        )
         return [
             "Max-Forwards: 70\r\n",
             f"From: {dialog.local_uri};tag={dialog.local_tag}\r\n",
@@ -345,8 +388,15 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         ]
 
     def gen_invite(  # type: ignore[override]
-        self, number: str, sess_id: str, ms: Any, sendtype: Any, branch: str, call_id: str,
-        *, sdp: str | None = None,
+        self,
+        number: str,
+        sess_id: str,
+        ms: Any,
+        sendtype: Any,
+        branch: str,
+        call_id: str,
+        *,
+        sdp: str | None = None,
     ) -> str:
         """Build an INVITE to ``number`` (a user at the server, or a full SIP URI)."""
         uri = number if number.startswith("sip:") else f"sip:{number}@{self.server}"
@@ -372,12 +422,21 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         from santral.telephony.sip.sdp import build_sdp
 
         port, formats = next(iter(ms.items()))
-        codec = next((pt, str(kind)) for pt, kind in formats.items() if str(kind) != "telephone-event")
+        codec = next(
+            (pt, str(kind)) for pt, kind in formats.items() if str(kind) != "telephone-event"
+        )
         event = next((pt for pt, kind in formats.items() if str(kind) == "telephone-event"), None)
-        return build_sdp(session_id=int(sess_id), version=1, address=self.myIP, port=port,
-                         codec=codec, telephone_event_type=event, direction=str(sendtype))
+        return build_sdp(
+            session_id=int(sess_id),
+            version=1,
+            address=self.myIP,
+            port=port,
+            codec=codec,
+            telephone_event_type=event,
+            direction=str(sendtype),
+        )
 
-    def gen_ack(self, request: SantralSIPMessage) -> str:
+    def gen_ack(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         """Build the ACK for a final response to santral's INVITE.
 
         For a 2xx the ACK is a new transaction inside the dialog, with the response's To-tag.
@@ -391,7 +450,10 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
             lines = [f"ACK {dialog.remote_target} SIP/2.0\r\n", self.own_via()]
             lines += [f"Route: {route}\r\n" for route in dialog.route_set]
         else:
-            lines = [f"ACK {dialog.invite_request_uri} SIP/2.0\r\n", self.own_via(dialog.invite_branch)]
+            lines = [
+                f"ACK {dialog.invite_request_uri} SIP/2.0\r\n",
+                self.own_via(dialog.invite_branch),
+            ]
         lines += self._dialog_headers(dialog, cseq, "ACK")
         lines.append("Content-Length: 0\r\n\r\n")
         return "".join(lines)
@@ -408,7 +470,10 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         """Build a CANCEL for santral's pending INVITE of ``call_id`` (same branch and CSeq)."""
         dialog = self.dialogs[call_id]
         remote_tagless = Dialog(**{**dialog.__dict__, "remote_tag": ""})
-        lines = [f"CANCEL {dialog.invite_request_uri} SIP/2.0\r\n", self.own_via(dialog.invite_branch)]
+        lines = [
+            f"CANCEL {dialog.invite_request_uri} SIP/2.0\r\n",
+            self.own_via(dialog.invite_branch),
+        ]
         lines += self._dialog_headers(remote_tagless, 1, "CANCEL")
         lines.append("Content-Length: 0\r\n\r\n")
         return "".join(lines)

@@ -47,7 +47,9 @@ class Registrar:
 
     async def register(self, extension: str, *, expires: int | None = None) -> None:
         client = self.connector.clients[extension]
-        client.default_expires = self.connector.settings.register_expires if expires is None else expires
+        client.default_expires = (
+            self.connector.settings.register_expires if expires is None else expires
+        )
         remove = expires == 0
         response = await self._transact(client.gen_first_response(deregister=remove))
         if response.status_code == 401 and client.password:

@@ -35,8 +35,13 @@ class RtpPacket:
     def serialize(self) -> bytes:
         """Return the packet as sent on the wire (version 2, no CSRC, no extension)."""
         second = (0x80 if self.marker else 0) | (self.payload_type & 0x7F)
-        header = HEADER.pack(0x80, second, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
-                             self.ssrc & 0xFFFFFFFF)
+        header = HEADER.pack(
+            0x80,
+            second,
+            self.sequence & 0xFFFF,
+            self.timestamp & 0xFFFFFFFF,
+            self.ssrc & 0xFFFFFFFF,
+        )
         return header + self.payload
 
 

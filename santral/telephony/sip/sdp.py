@@ -93,7 +93,7 @@ def parse_sdp(text: str) -> MediaDescription:
     return MediaDescription(
         address=address,
         port=int(str(media["port"])),
-        payload_types=tuple(media["payload_types"]),  # type: ignore[call-overload]
+        payload_types=tuple(media["payload_types"]),  # type: ignore[call-overload, arg-type]
         rtpmap=dict(media.get("rtpmap", {})),  # type: ignore[call-overload]
         direction=str(media.get("direction", session_direction)),
         ptime=int(str(media.get("ptime", 20))),
@@ -110,7 +110,9 @@ def _parse_media_line(value: str) -> dict[str, object]:
         port = int(parts[1].split("/")[0])
         payload_types = tuple(int(item) for item in parts[3:])
     except ValueError:
-        raise SipParseError(f"invalid SDP media line 'm={value}': non-numeric port or format") from None
+        raise SipParseError(
+            f"invalid SDP media line 'm={value}': non-numeric port or format"
+        ) from None
     return {"port": port, "payload_types": payload_types, "rtpmap": {}}
 
 
