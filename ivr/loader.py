@@ -273,6 +273,7 @@ def _cross_checks(
     problems += _check_entries(lookup, settings)
     if not any(item.severity == "error" for item in problems):
         problems += validation.check_cycles(lookup)
+        problems += validation.check_silent_loops(lookup)
     return problems
 
 

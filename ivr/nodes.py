@@ -513,7 +513,7 @@ def enter_hangup(session: Session, node: HangupNode) -> Next:
 
 def _ignore(session: Session, event: Event) -> Next:
     session.log.warning(
-        "ivr_event_unexpected", node=session.node_name, step=session.step, event=event.kind
+        "ivr_event_unexpected", node=session.node_name, step=session.step, event_kind=event.kind
     )
     return None
 

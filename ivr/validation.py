@@ -397,6 +397,42 @@ def check_cycles(lookup: DialplanSet) -> list[Problem]:
     return problems
 
 
+def silent_targets(node: NodeModel) -> list[str]:
+    """Return where a node leads when the caller presses nothing at all."""
+    if isinstance(node, MenuNode | InputNode):
+        return [node.failure] if node.failure else []
+    if isinstance(node, SurveyNode | RecordNode):
+        return [node.next] if node.next else []
+    if isinstance(node, QueueNode):
+        return []
+    return [target for target, _ in targets_of(node)]
+
+
+def check_silent_loops(lookup: DialplanSet) -> list[Problem]:
+    """Find loops that a caller who presses nothing never leaves (failure paths)."""
+    graph: dict[str, list[str]] = {}
+    waiting: set[str] = set()
+    for plan in lookup.dialplans.values():
+        for name, node in plan.nodes.items():
+            found = [lookup.resolve(target, plan.name) for target in silent_targets(node)]
+            graph[node_id(plan.name, name)] = [node_id(*pair) for pair in found if pair]
+            if node.kind in WAITING_KINDS:
+                waiting.add(node_id(plan.name, name))
+
+    problems: list[Problem] = []
+    for cycle in _cycles(graph):
+        if not waiting & set(cycle):
+            continue  # reported by check_cycles
+        dialplan, name = cycle[0].split(".", 1)
+        loop = " -> ".join([*cycle, cycle[0]])
+        message = (
+            f"a caller who presses nothing loops forever: {loop}; send the failure "
+            "(or next) of one of these nodes to a hangup, transfer or queue"
+        )
+        problems.append(problem(lookup.dialplans[dialplan], ("nodes", name), message, key=True))
+    return problems
+
+
 def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
     """Return one cycle per strongly connected component that loops (Tarjan's algorithm)."""
     index: dict[str, int] = {}

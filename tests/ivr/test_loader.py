@@ -354,3 +354,27 @@ def test_shipped_dialplans_are_valid() -> None:
 
     assert dialplans is not None
     assert problems == []
+
+
+def test_failure_loop_for_silent_caller(write: Write, settings: IvrSettings) -> None:
+    path = write(
+        "front.yaml",
+        """
+        start: menu
+        nodes:
+          menu:
+            kind: menu
+            greeting: {tts: Press 1}
+            options: {"1": bye}
+            failure: again
+          again: {kind: play, prompts: {tts: Let us try again}, next: menu}
+          bye: {kind: hangup}
+        """,
+    )
+
+    problem = only_error(settings)
+
+    assert str(problem.position) == f"{path}:8:3"
+    assert "presses nothing loops forever: front.again -> front.menu -> front.again" in (
+        problem.message
+    )
