@@ -67,6 +67,18 @@ class AsteriskSettings(BaseModel):
         description="folder under Asterisk's sounds directory that holds santral's prompts,"
         " as <prefix>/<language>/<name>",
     )
+    recordings_folder: str = Field(
+        default="santral/recordings",
+        description="where RECORD FILE writes, absolute or relative to Asterisk's sounds directory",
+    )
+    tts_application: str = Field(
+        default="",
+        description="dialplan application that speaks text (for example Festival); empty skips"
+        " text prompts with a warning",
+    )
+    transfer_context: str = Field(
+        default="santral-transfer", description="context a transferred caller is redirected to"
+    )
     music_class: str = Field(default="default", description="musiconhold.conf class for queues")
     transfer_template: str = Field(
         default="PJSIP/{target}",

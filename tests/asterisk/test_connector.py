@@ -1,0 +1,152 @@
+"""The connector with the scripted Asterisk and the real IVR interpreter."""
+
+from __future__ import annotations
+
+import asyncio
+
+from santral.events import AgentLegChanged, EndpointStateChanged
+from santral.telephony.base import AgentLegResult
+from tests.asterisk.conftest import Rig
+
+LANGUAGE_MENU = 'STREAM FILE "santral/en/language_choice" "0123456789*#"'
+
+
+async def eventually(condition: object, limit: float = 5.0) -> None:
+    """Wait until ``condition()`` is true, checking every 10 ms up to ``limit`` seconds."""
+    assert callable(condition)
+    for _ in range(int(limit / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_caller_reaches_agent_then_rates_the_call(rig: Rig) -> None:
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
+    await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
+    caller.keys.append("5")
+    rig.peer.agent_hangs_up("PJSIP/alice")
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert caller.commands[0] == "ANSWER"
+    assert caller.commands[1] == LANGUAGE_MENU
+    assert 'EXEC "StartMusicOnHold" "default"' not in caller.commands
+    assert 'EXEC StartMusicOnHold "default"' in caller.commands
+    assert 'EXEC Dial "PJSIP/alice,15,g"' in caller.commands
+    assert record.attempts == [AgentLegResult.ANSWERED]
+    assert record.agent_legs_ended == 1
+    assert record.survey == {"csat": 5}
+    assert caller.commands[-1] == "HANGUP"
+    assert len(record.hangups) == 1
+    assert caller.closed_by_santral.is_set()
+
+
+async def test_agent_leg_events_in_order(rig: Rig) -> None:
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
+    await eventually(lambda: len(rig.published_of(AgentLegChanged)) >= 3)
+    caller.keys.append("5")
+    rig.peer.agent_hangs_up("PJSIP/alice")
+    await caller.finished()
+
+    legs = [
+        event for event in rig.published_of(AgentLegChanged) if isinstance(event, AgentLegChanged)
+    ]
+    assert [event.state for event in legs] == ["ringing", "answered", "bridged", "left"]
+    assert {event.agent_id for event in legs[1:]} == {"alice"}
+
+
+async def test_caller_hangs_up_while_queued(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    rig.peer.phones["PJSIP/bob"].behaviour = "no_answer"
+    rig.peer.ring_cap = 2.0
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    await caller.hang_up()
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert len(record.hangups) == 1
+    assert record.agent_legs_ended == 0
+    assert caller.closed_by_santral.is_set()
+    assert rig.connector.health()["calls"] == 0
+
+
+async def test_missed_agent_then_next_agent_answers(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
+    caller.keys.append("4")
+    rig.peer.agent_hangs_up("PJSIP/bob")
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert record.attempts == [AgentLegResult.NO_ANSWER, AgentLegResult.ANSWERED]
+    dials = [command for command in caller.commands if command.startswith("EXEC Dial")]
+    assert dials == ['EXEC Dial "PJSIP/alice,15,g"', 'EXEC Dial "PJSIP/bob,15,g"']
+    assert record.survey == {"csat": 4}
+
+
+async def test_caller_hangs_up_during_conversation(rig: Rig) -> None:
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
+    await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
+    await caller.hang_up()
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert record.attempts == [AgentLegResult.ANSWERED]
+    assert record.agent_legs_ended == 0
+    assert len(record.hangups) == 1
+    assert caller.commands[-1].startswith("GET VARIABLE") or caller.commands[-1].startswith(
+        "EXEC Dial"
+    )
+
+
+async def test_caller_hangs_up_while_agent_rings(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    rig.peer.ring_cap = 5.0
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: rig.peer.phones["PJSIP/alice"].rings == 1)
+    await caller.hang_up()
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    await eventually(lambda: bool(record.attempts))
+    assert record.attempts == [AgentLegResult.CALLER_GONE]
+    assert len(record.hangups) == 1
+
+
+async def test_unregistered_phone_makes_agent_unavailable(rig: Rig) -> None:
+    await eventually(lambda: len(rig.published_of(EndpointStateChanged)) == 2)
+    rig.peer.register("PJSIP/bob", False)
+    await eventually(lambda: len(rig.published_of(EndpointStateChanged)) == 3)
+    rig.peer.register("PJSIP/bob", True)
+    await eventually(lambda: len(rig.published_of(EndpointStateChanged)) == 4)
+
+    changes = [
+        e for e in rig.published_of(EndpointStateChanged) if isinstance(e, EndpointStateChanged)
+    ]
+    assert [(e.agent_id, e.available) for e in changes] == [
+        ("alice", True),
+        ("bob", True),
+        ("bob", False),
+        ("bob", True),
+    ]
+
+
+async def test_channel_gone_during_ami_outage_ends_call(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    rig.peer.phones["PJSIP/bob"].behaviour = "no_answer"
+    rig.peer.ring_cap = 5.0
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    await rig.ami.drop_connections()
+    rig.ami.channels.pop(caller.leg.unique_id)
+    await eventually(lambda: rig.ami.logins == 2)
+    await caller.finished()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert record.hangups == ["channel_gone_during_ami_outage"]
