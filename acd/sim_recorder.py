@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from acd.sim_kpi import (
@@ -15,6 +16,7 @@ from acd.sim_kpi import (
 
 _ANSWERED = "answered"
 _ABANDONED = "abandoned_in_queue"
+_LOGGED_OUT = ("logged_out", "idle")
 
 
 class _Interaction:
@@ -26,19 +28,13 @@ class _Interaction:
         self.connected_at = math.nan
 
 
-class _Agent:
-    __slots__ = ("state", "status")
-
-    def __init__(self) -> None:
-        self.status = "logged_out"
-        self.state = "idle"
-
-    def flags(self) -> tuple[int, int, int]:
-        """Return (logged in, busy, idle and available) as 0 or 1."""
-        logged_in = self.status != "logged_out"
-        busy = self.state != "idle"
-        idle = not busy and self.status == "available"
-        return int(logged_in), int(busy), int(idle)
+@functools.cache
+def _flags(status: str, state: str) -> tuple[int, int, int]:
+    """Return (logged in, busy, idle and available) as 0 or 1 for a status and state."""
+    logged_in = status != "logged_out"
+    busy = state != "idle"
+    idle = not busy and status == "available"
+    return int(logged_in), int(busy), int(idle)
 
 
 class KpiRecorder:
@@ -67,7 +63,7 @@ class KpiRecorder:
         self._counts: dict[tuple[int, str], QueueCounts] = {}
         self._time = [AgentTime() for _ in range(self.bins)]
         self._interactions: dict[str, _Interaction] = {}
-        self._agents: dict[str, _Agent] = {}
+        self._agents: dict[str, tuple[str, str]] = {}  # agent id -> (status, state)
         # Agents logged in, busy, and idle while available since ``_booked_until``.
         self._logged_in = 0
         self._busy = 0
@@ -109,15 +105,13 @@ class KpiRecorder:
 
     def agent_status(self, agent_id: str, status: str, now: float) -> None:
         """Record the status an agent set (``logged_out``, ``available``, ``not_ready``)."""
-        agent = self._before_change(agent_id, now)
-        agent.status = status
-        self._count(agent, 1)
+        _, state = self._agents.get(agent_id, _LOGGED_OUT)
+        self._change(agent_id, status, state, now)
 
     def agent_state(self, agent_id: str, state: str, now: float) -> None:
         """Record the state the router set (``idle``, ``reserved``, ``busy``, ``wrap_up``)."""
-        agent = self._before_change(agent_id, now)
-        agent.state = state
-        self._count(agent, 1)
+        status, _ = self._agents.get(agent_id, _LOGGED_OUT)
+        self._change(agent_id, status, state, now)
 
     def finish(self, now: float) -> list[IntervalKpi]:
         """Book agent time up to ``now`` and return the KPI rows.
@@ -177,21 +171,17 @@ class KpiRecorder:
             counts = self._counts[key] = QueueCounts()
         return counts
 
-    def _before_change(self, agent_id: str, now: float) -> _Agent:
-        # Book the time since the last change at the old counts, then take the agent out
-        # of them. ``_count`` adds it back with its new status or state.
-        self._book(now)
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            agent = self._agents[agent_id] = _Agent()
-        self._count(agent, -1)
-        return agent
-
-    def _count(self, agent: _Agent, sign: int) -> None:
-        logged_in, busy, idle = agent.flags()
-        self._logged_in += sign * logged_in
-        self._busy += sign * busy
-        self._idle += sign * idle
+    def _change(self, agent_id: str, status: str, state: str, now: float) -> None:
+        # Book the time since the last change at the old counts, then move the agent from
+        # its old counts to its new ones.
+        if now > self._booked_until:
+            self._book(now)
+        old = _flags(*self._agents.get(agent_id, _LOGGED_OUT))
+        new = _flags(status, state)
+        self._agents[agent_id] = (status, state)
+        self._logged_in += new[0] - old[0]
+        self._busy += new[1] - old[1]
+        self._idle += new[2] - old[2]
 
     def _book(self, now: float) -> None:
         until = min(now, self.end)
