@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ivr.actions import DigitsCollected, QueueResult
+from santral.errors import ConnectorError
 from santral.telephony.base import AgentEndpoint, AgentLegResult
 from santral.testing.twilio_peer import Agent, PeerCall
 from tests.twilio.conftest import Rig, until
@@ -129,3 +132,55 @@ async def test_gather_timeout_runs_next_verb(rig: Rig) -> None:
     urls = [entry.value for entry in call.heard if entry.kind == "request"]
     assert "https://voice.example.test/twilio/gather?step=1" not in urls
     assert rig.flow.events[1] == (call.sid, DigitsCollected(digits="1", reason="max_digits"))
+
+
+async def test_cancelled_ring_returns_caller_to_queue(rig: Rig) -> None:
+    rig.peer.agents["+15005550006"] = Agent(answer="no-answer")
+    call = await queued_call(rig)
+    ringing = asyncio.ensure_future(rig.connector.connect_agent(call.sid, BOB, 60.0))
+    await until(lambda: any(entry.kind == "dial" for entry in call.heard))
+    before = len(call.requested("/twilio/queue"))
+
+    ringing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await ringing
+    await until(lambda: len(call.requested("/twilio/queue")) > before)
+
+    update = rig.peer.http_client.requests[-1]
+    assert str(update.data["Url"]).startswith("https://voice.example.test/twilio/queue?step=")
+    call.hang_up()
+    await asyncio.wait_for(call.finished(), 5)
+
+
+async def test_hangup_and_transfer_use_rest(rig: Rig) -> None:
+    call = await queued_call(rig)
+    await rig.connector.transfer(call.sid, "+15005550009")
+    transfer = rig.peer.http_client.requests[-1]
+    assert "<Number>+15005550009</Number>" in str(transfer.data["Twiml"])
+    await until(lambda: ("dial", "+15005550009") in [(e.kind, e.value) for e in call.heard])
+
+    await rig.connector.hangup(call.sid)
+    assert rig.peer.http_client.requests[-1].data == {"Status": "completed"}
+    await asyncio.wait_for(call.finished(), 5)
+    assert rig.flow.hung_up == [(call.sid, "completed")]
+
+
+async def test_hold_is_rejected(rig: Rig) -> None:
+    call = await queued_call(rig)
+    with pytest.raises(ConnectorError, match="hold is not supported"):
+        await rig.connector.hold(call.sid, True)
+    call.hang_up()
+    await asyncio.wait_for(call.finished(), 5)
+
+
+async def test_rest_rejection_is_connector_error(rig: Rig) -> None:
+    call = await queued_call(rig)
+    rig.peer.auth_token = "rotated"
+    with pytest.raises(ConnectorError, match="Twilio rejected"):
+        await rig.connector.connect_agent(call.sid, ALICE, 5.0)
+    assert "REST 401" in str(rig.connector.health()["last_error"])
+    session = await rig.store.load_call_session(call.sid)
+    assert session is not None
+    assert session["state"] == "queued"
+    call.hang_up()
+    await asyncio.wait_for(call.finished(), 5)

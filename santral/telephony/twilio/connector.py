@@ -594,23 +594,30 @@ class TwilioConnector:
             xml = self._agent_dial_xml(session, agent, ring_timeout)
             if not await self._update_call(call_id, twiml=xml):
                 return AgentLegResult.CALLER_GONE
-            return await self._wait_leg(call_id, future, ring_timeout)
+            return await self._wait_leg(call_id, attempt, future, ring_timeout)
+        except ConnectorError:
+            await self._back_to_queue(call_id, attempt, redirect=False)
+            raise
         except asyncio.CancelledError:
-            await self._back_to_queue(call_id, attempt)
+            await self._back_to_queue(call_id, attempt, redirect=True)
             raise
         finally:
             self._legs.pop(attempt, None)
 
     async def _wait_leg(
-        self, call_id: str, future: asyncio.Future[AgentLegResult], ring_timeout: float
+        self,
+        call_id: str,
+        attempt: str,
+        future: asyncio.Future[AgentLegResult],
+        ring_timeout: float,
     ) -> AgentLegResult:
         try:
             result = await asyncio.wait_for(
                 asyncio.shield(future), ring_timeout + LEG_GRACE_SECONDS
             )
         except TimeoutError:
-            log.warning("twilio_agent_leg_silent", call_sid=call_id)
-            await self._back_to_queue(call_id, "")
+            log.warning("twilio_agent_leg_silent", call_sid=call_id, attempt=attempt)
+            await self._back_to_queue(call_id, attempt, redirect=True)
             return AgentLegResult.NO_ANSWER
         log.info("twilio_agent_leg_result", call_sid=call_id, result=result.value)
         return result
@@ -637,15 +644,18 @@ class TwilioConnector:
         response.append(dial)
         return str(response.to_xml())
 
-    async def _back_to_queue(self, call_id: str, attempt: str) -> None:
+    async def _back_to_queue(self, call_id: str, attempt: str, *, redirect: bool) -> None:
+        """Put a caller whose agent leg ``attempt`` is still ringing back on hold."""
         async with self._lock(call_id):
             session = await self._load(call_id)
-            if session is None or session.state is CallState.ENDED:
+            if session is None or session.state is not CallState.RINGING_AGENT:
                 return
-            if attempt and session.attempt != attempt:
+            if session.attempt != attempt:
                 return
             await self._save(session.moved_to(CallState.QUEUED, attempt=""))
             step = session.step
+        if not redirect:
+            return
         try:
             await self._update_call(call_id, url=self.urls.at("queue", step=step, part=0))
         except ConnectorError:
