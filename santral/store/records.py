@@ -99,7 +99,7 @@ class Projection:
         )
 
     def _ivr_finished(self, database: Database, event: ev.IvrFinished) -> None:
-        database.execute(
+        database.write(
             "UPDATE interactions SET ivr_exit_at = ?, ivr_outcome = ?,"
             " language = CASE WHEN ? <> '' THEN ? ELSE language END WHERE id = ?",
             (event.ts, event.outcome, event.language, event.language, event.call_id),
@@ -135,7 +135,7 @@ def _event_body(event: ev.Event) -> dict[str, Any]:
 
 
 def _call_started(database: Database, event: ev.CallStarted) -> None:
-    database.execute(
+    database.write(
         "INSERT INTO interactions (id, call_id, channel, connector, dialplan, caller, called,"
         " arrived_at) VALUES (?, ?, 'voice', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         (
@@ -146,14 +146,14 @@ def _call_started(database: Database, event: ev.CallStarted) -> None:
 
 
 def _ivr_node_entered(database: Database, event: ev.IvrNodeEntered) -> None:
-    database.execute(
+    database.write(
         "INSERT INTO ivr_steps (record_id, ts, dialplan, node, kind) VALUES (?, ?, ?, ?, ?)",
         (event.call_id, event.ts, event.dialplan, event.node, event.kind),
     )
 
 
 def _call_ended(database: Database, event: ev.CallEnded) -> None:
-    database.execute(
+    database.write(
         "UPDATE interactions SET call_outcome = ?, ended_at = COALESCE(ended_at, ?),"
         " hold_seconds = " + _HOLD_UNTIL + ", hold_started_at = NULL,"
         " talk_seconds = CASE WHEN talk_seconds IS NOT NULL OR answered_at IS NULL"
@@ -169,13 +169,13 @@ def _call_ended(database: Database, event: ev.CallEnded) -> None:
 
 def _survey_answered(database: Database, event: ev.SurveyAnswered) -> None:
     record_id = _record_id_sql(event.interaction_id)
-    database.execute(
+    database.write(
         "INSERT INTO survey_answers (record_id, question, score, ts) VALUES"
         f" ({record_id}, ?, ?, ?)",
         (*_record_id_params(event.interaction_id, event.call_id), event.question,
          event.score, event.ts),
     )
-    database.execute(
+    database.write(
         f"UPDATE interactions SET survey_score = ? WHERE id = {record_id}",
         (event.score, *_record_id_params(event.interaction_id, event.call_id)),
     )
@@ -208,7 +208,7 @@ def _interaction_queued(database: Database, event: ev.InteractionQueued) -> None
         )
         if rows:
             caller, called = rows[0]["caller"], called or rows[0]["called"]
-    database.execute(
+    database.write(
         "INSERT INTO interactions (id, call_id, interaction_id, channel, caller, called, queue,"
         " priority, language, arrived_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO NOTHING",
@@ -235,12 +235,12 @@ def _attach_to_call(database: Database, event: ev.InteractionQueued) -> bool:
 
 
 def _offer_created(database: Database, event: ev.OfferCreated) -> None:
-    database.execute(
+    database.write(
         "INSERT INTO offers (offer_id, interaction_id, agent_id, queue, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (offer_id) DO NOTHING",
         (event.offer_id, event.interaction_id, event.agent_id, event.queue, event.ts),
     )
-    database.execute(
+    database.write(
         "UPDATE interactions SET first_offer_at = COALESCE(first_offer_at, ?),"
         " offers = offers + 1 WHERE interaction_id = ?",
         (event.ts, event.interaction_id),
@@ -248,19 +248,19 @@ def _offer_created(database: Database, event: ev.OfferCreated) -> None:
 
 
 def _offer_ended(database: Database, event: ev.OfferEnded) -> None:
-    database.execute(
+    database.write(
         "UPDATE offers SET ended_at = ?, reason = ? WHERE offer_id = ? AND ended_at IS NULL",
         (event.ts, event.reason, event.offer_id),
     )
 
 
 def _interaction_connected(database: Database, event: ev.InteractionConnected) -> None:
-    database.execute(
+    database.write(
         "UPDATE interactions SET answered_at = COALESCE(answered_at, ?), agent_id = ?,"
         " queue = CASE WHEN ? <> '' THEN ? ELSE queue END WHERE interaction_id = ?",
         (event.ts, event.agent_id, event.queue, event.queue, event.interaction_id),
     )
-    database.execute(
+    database.write(
         "UPDATE offers SET ended_at = ?, reason = 'accepted'"
         " WHERE interaction_id = ? AND agent_id = ? AND ended_at IS NULL",
         (event.ts, event.interaction_id, event.agent_id),
@@ -269,13 +269,13 @@ def _interaction_connected(database: Database, event: ev.InteractionConnected) -
 
 def _interaction_held(database: Database, event: ev.InteractionHeld) -> None:
     if event.on_hold:
-        database.execute(
+        database.write(
             "UPDATE interactions SET hold_started_at = ?, holds = holds + 1"
             " WHERE interaction_id = ? AND hold_started_at IS NULL",
             (event.ts, event.interaction_id),
         )
         return
-    database.execute(
+    database.write(
         "UPDATE interactions SET hold_seconds = hold_seconds + ? - hold_started_at,"
         " hold_started_at = NULL WHERE interaction_id = ? AND hold_started_at IS NOT NULL",
         (event.ts, event.interaction_id),
@@ -283,7 +283,7 @@ def _interaction_held(database: Database, event: ev.InteractionHeld) -> None:
 
 
 def _interaction_ended(database: Database, event: ev.InteractionEnded) -> None:
-    database.execute(
+    database.write(
         "UPDATE interactions SET ended_at = ?, outcome = ?,"
         " queue = CASE WHEN ? <> '' THEN ? ELSE queue END,"
         " agent_id = CASE WHEN ? <> '' THEN ? ELSE agent_id END,"
@@ -302,14 +302,14 @@ def _interaction_ended(database: Database, event: ev.InteractionEnded) -> None:
 
 
 def _wrapup_started(database: Database, event: ev.WrapupStarted) -> None:
-    database.execute(
+    database.write(
         "UPDATE interactions SET wrapup_started_at = ? WHERE interaction_id = ?",
         (event.ts, event.interaction_id),
     )
 
 
 def _wrapup_ended(database: Database, event: ev.WrapupEnded) -> None:
-    database.execute(
+    database.write(
         "UPDATE interactions SET wrapup_ended_at = ?,"
         " wrapup_seconds = ? - COALESCE(wrapup_started_at, ?),"
         " disposition = CASE WHEN ? <> '' THEN ? ELSE disposition END"
@@ -333,7 +333,7 @@ def _agent_state_changed(database: Database, event: ev.AgentStateChanged) -> Non
 def _insert_agent_change(
     database: Database, agent_id: str, ts: float, kind: str, old: str, new: str, reason: str
 ) -> None:
-    database.execute(
+    database.write(
         "INSERT INTO agent_changes (agent_id, ts, kind, old, new, reason)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (agent_id, ts, kind, old, new, reason),
@@ -342,7 +342,7 @@ def _insert_agent_change(
 
 def _recording_saved(database: Database, event: ev.RecordingSaved) -> None:
     record_id = _record_id_sql(event.interaction_id)
-    database.execute(
+    database.write(
         f"INSERT INTO recordings (record_id, path, duration, ts) VALUES ({record_id}, ?, ?, ?)",
         (*_record_id_params(event.interaction_id, event.call_id), event.path, event.duration,
          event.ts),
