@@ -7,7 +7,9 @@ state (see ``ivr.sealing``).
 
 from __future__ import annotations
 
-import copy
+import datetime as dt
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -29,7 +31,9 @@ class Session:
 
     def __init__(self, dialplans: DialplanSet, state: dict[str, Any], clock: Clock) -> None:
         self.dialplans = dialplans
-        self.state = copy.deepcopy(state)
+        # A JSON round trip copies the caller's state (so it is never changed in place)
+        # and fails early if anything in it could not be stored between webhooks.
+        self.state = json.loads(json.dumps(state))
         self.clock = clock
         self.actions: list[Action] = []
         self.steps = 0
@@ -113,6 +117,7 @@ class Session:
         self.actions.append(SetVariables(variables=reported))
 
     def _store(self, name: str, value: Any, sensitive: bool) -> Any:
+        value = _json_value(value)
         variables: dict[str, Any] = self.state["variables"]
         sealed: dict[str, str] = self.state["sealed"]
         if not sensitive:
@@ -193,6 +198,19 @@ class Session:
 
     def finish(self, outcome: str) -> None:
         self.state.update(done=True, outcome=outcome, step="")
+
+
+def _json_value(value: Any) -> Any:
+    """Return ``value`` in a form JSON keeps: YAML dates become ISO strings."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return str(value)
 
 
 def _say_kind(item: PromptItem) -> tuple[Any, str]:

@@ -436,3 +436,25 @@ def test_step_limit_hangs_up(write: Write, settings: IvrSettings, clock: Virtual
     _, actions = interpreter.start(dialplans, CALL, clock, "flow")
 
     assert actions == [Hangup(reason="ivr_loop")]
+
+
+def test_yaml_values_become_json(load, clock: VirtualClock) -> None:
+    dialplans = load(
+        """
+        start: a
+        variables: {due: 2026-12-31, limits: {max: 5}}
+        nodes:
+          a: {kind: set, variables: {opened: 2026-01-02, flags: [true, 1.5]}, next: b}
+          b: {kind: hangup}
+        """
+    )
+
+    state, _ = interpreter.start(dialplans, CALL, clock, "flow")
+
+    assert roundtrip(state)["variables"] == {
+        **state["variables"],
+        "due": "2026-12-31",
+        "opened": "2026-01-02",
+        "limits": {"max": 5},
+        "flags": [True, 1.5],
+    }

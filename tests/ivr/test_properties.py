@@ -158,7 +158,7 @@ def _node(kind: str, target: st.SearchStrategy[str]) -> st.SearchStrategy[dict[s
     return builders[kind]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     plan=generated_dialplans(),
     keys=st.lists(key_inputs, max_size=10),
