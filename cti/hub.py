@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -35,6 +37,7 @@ log = structlog.get_logger(__name__)
 MESSAGE_VERSION: Final = 1
 DAY = 86_400.0
 CLOSE_TIMEOUT = 1.0  # seconds to wait for a close handshake before aborting the transport
+WRITE_BUFFER_LIMIT = 64 * 1024  # bytes in a transport's buffer before messages queue up
 MAX_HISTORY_OFFERS = 1000  # offers whose previous contacts are kept for snapshots
 
 # Events an agent receives about itself; supervisors get these for every agent and more.
@@ -50,14 +53,45 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
+def text_frame(payload: bytes) -> bytes:
+    """Return an unmasked, uncompressed WebSocket text frame (RFC 6455, section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message encoded once for every client: its JSON text and its ready WebSocket frame."""
+
+    text: str
+    frame: bytes
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> Outgoing:
+        text = encode(message)
+        return cls(text, text_frame(text.encode()))
+
+
 class Client:
-    """One connected WebSocket: who it is, its bounded outgoing queue, and its writer."""
+    """One connected WebSocket: who it is, its bounded backlog, and the task that drains it.
+
+    A message goes straight to the socket while the client keeps up: nothing is queued and
+    the transport's write buffer is under ``WRITE_BUFFER_LIMIT``. Otherwise it waits in the
+    backlog, which a writer task drains with aiohttp's flow control. A full backlog marks
+    the client overflowed and drops its connection.
+    """
 
     def __init__(self, principal: Principal, ws: web.WebSocketResponse,
                  transport: asyncio.Transport | None, max_backlog: int) -> None:
         self.principal = principal
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_backlog)
         self.overflowed = False
+        self._backlog: asyncio.Queue[str] = asyncio.Queue(maxsize=max_backlog)
         self._ws = ws
         self._transport = transport
         self._writer: asyncio.Task[None] | None = None
@@ -68,42 +102,57 @@ class Client:
         agent_id = getattr(event, "agent_id", "")
         return event.type in AGENT_EVENTS and bool(agent_id) and agent_id == self.principal.agent_id
 
-    def push(self, text: str) -> None:
-        """Queue ``text`` without waiting; on a full queue, mark the client and stop its writer."""
-        if self.overflowed:
+    def push(self, message: Outgoing) -> None:
+        """Send or queue ``message`` without waiting; drop the client if its backlog is full."""
+        if self.overflowed or self._ws.closed:
+            return
+        transport = self._transport
+        if self._writer is None and transport is not None and not transport.is_closing() and (
+            transport.get_write_buffer_size() < WRITE_BUFFER_LIMIT
+        ):
+            # Frames are written whole and synchronously, like aiohttp's own writes, so
+            # they never interleave with its ping, pong or close frames.
+            transport.write(message.frame)
             return
         try:
-            self.queue.put_nowait(text)
+            self._backlog.put_nowait(message.text)
         except asyncio.QueueFull:
-            self.overflowed = True
-            log.warning("cti_client_backlog_exceeded", user_id=self.principal.user_id,
-                        backlog=self.queue.qsize())
-            if self._writer is not None:
-                self._writer.cancel()
-
-    def start_writer(self) -> asyncio.Task[None]:
-        """Start the task that sends queued messages; the WebSocket handler owns and awaits it."""
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write(), name=f"cti_ws_writer_{self.principal.user_id}"
-        )
-        return self._writer
-
-    async def _write(self) -> None:
-        try:
-            while not self._ws.closed:
-                await self._ws.send_str(await self.queue.get())
-        except ConnectionError:
+            self._overflow()
             return
-        except asyncio.CancelledError:
-            if self.overflowed:
-                self._abort()
-            raise
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._drain(), name=f"cti_ws_writer_{self.principal.user_id}"
+            )
 
-    def _abort(self) -> None:
+    def _overflow(self) -> None:
+        self.overflowed = True
+        log.warning("cti_client_backlog_exceeded", user_id=self.principal.user_id,
+                    backlog=self._backlog.qsize())
+        if self._writer is not None:
+            self._writer.cancel()
         # A client that stopped reading would not read a close frame queued behind its
         # backlog either, so the connection is dropped at once.
         if self._transport is not None:
             self._transport.abort()
+
+    async def _drain(self) -> None:
+        try:
+            while not self._backlog.empty() and not self._ws.closed:
+                await self._ws.send_str(self._backlog.get_nowait())
+        except ConnectionError:
+            return
+        finally:
+            self._writer = None
+
+    async def stop(self) -> None:
+        """Cancel the writer task if one runs and wait for it; the WebSocket handler calls this."""
+        writer = self._writer
+        if writer is None:
+            return
+        writer.cancel()
+        [outcome] = await asyncio.gather(writer, return_exceptions=True)
+        if isinstance(outcome, Exception):
+            log.error("cti_ws_writer_failed", user_id=self.principal.user_id, error=repr(outcome))
 
     async def close(self, code: int, reason: str) -> None:
         """Close the WebSocket; abort the connection if the peer ignores the close frame."""
@@ -164,7 +213,7 @@ class Hub:
         Every event published afterwards has a larger sequence number than the snapshot,
         so the client gets its current state first and then only newer events.
         """
-        client.push(encode(self.snapshot(client.principal, last_seq)))
+        client.push(Outgoing.of(self.snapshot(client.principal, last_seq)))
         self._clients.add(client)
         log.info("cti_client_connected", user_id=client.principal.user_id,
                  clients=len(self._clients))
@@ -209,10 +258,11 @@ class Hub:
         self._track(event)
         if event.type not in SUPERVISOR_EVENTS:
             return
-        text = encode(self.to_message(event))
+        message: Outgoing | None = None
         for client in list(self._clients):
             if client.wants(event):
-                client.push(text)
+                message = message or Outgoing.of(self.to_message(event))
+                client.push(message)
 
     def to_message(self, event: Event) -> dict[str, Any]:
         """Return the WebSocket message for ``event``; offers carry the masked, linked pop."""

@@ -21,7 +21,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from cti.auth import Authenticator, AuthError, Principal
-from cti.hub import MESSAGE_VERSION, Client, Hub, encode
+from cti.hub import MESSAGE_VERSION, Client, Hub, Outgoing, encode
 from cti.settings import CtiSettings
 from santral.clock import Clock
 
@@ -42,7 +42,9 @@ class WebSocketEndpoint:
         self._clock = clock
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_CLIENT_MESSAGE)
+        # Without compression every client gets the same frame bytes, encoded once per event.
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_CLIENT_MESSAGE,
+                                   compress=False)
         await ws.prepare(request)
         hello = await self._authenticate(ws, request)
         if hello is None:
@@ -51,13 +53,11 @@ class WebSocketEndpoint:
         principal, last_seq = hello
         client = Client(principal, ws, request.transport, self._settings.max_backlog)
         self._hub.add(client, last_seq)
-        writer = client.start_writer()
         try:
             await self._read(ws, client)
         finally:
             self._hub.remove(client)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            await client.stop()
         return ws
 
     async def _authenticate(
@@ -94,9 +94,9 @@ class WebSocketEndpoint:
             except ValueError:
                 kind = None
             if kind == "ping":
-                client.push(encode(self._message("pong")))
+                client.push(Outgoing.of(self._message("pong")))
             else:
-                client.push(encode(self._message(
+                client.push(Outgoing.of(self._message(
                     "error", code="invalid", message="expected a ping message; use the REST "
                     "API for actions",
                 )))
