@@ -6,7 +6,7 @@
 - ``GET /api/interactions/{id}`` and ``GET /api/callers/{caller}/interactions?days=30``
 - ``POST /api/admin/erase`` with ``{"caller": "+90…"}``
 - ``GET /metrics`` (Prometheus text), ``GET /healthz`` (the process runs) and
-  ``GET /readyz`` (the store answers a query).
+  ``GET /readyz`` (the store responds to a query).
 
 ``authorize(request, scope)`` guards every ``/api/`` route; ``scope`` is ``"reports"`` or
 ``"admin"``. It returns to allow the request, or raises an ``aiohttp.web.HTTPException``

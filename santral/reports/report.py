@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from santral.errors import SantralError
@@ -23,7 +23,6 @@ from santral.store.settings import StoreSettings
 if TYPE_CHECKING:
     from santral.store import Store
 
-Grouping = Literal["queue", "agent", "interval", "channel"]
 GROUPINGS: tuple[str, ...] = ("queue", "agent", "interval", "channel")
 INTERVALS: tuple[int, ...] = (15, 30, 60, 1440)
 MAX_INTERVALS = 20_000
@@ -78,8 +77,8 @@ async def compute_report(
     """Compute the report for [start, end) in the store's worker thread.
 
     Raises ``ReportError`` for an unknown grouping or interval, or an empty period.
-    NOTE: the report runs in the same thread as the writes, so event batches wait while a
-    long report runs; they are buffered meanwhile, never lost.
+    NOTE: the report runs in the store's only worker thread, so event batches stay
+    buffered while a long report runs.
     """
     check_request(start, end, by, interval_minutes)
     settings = store.settings

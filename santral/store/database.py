@@ -52,8 +52,9 @@ class Database(Protocol):
 class SqliteDatabase:
     """SQLite in WAL mode with ``synchronous=NORMAL``.
 
-    A commit survives a crash of the process (kill -9) because WAL frames are written
-    before the commit returns; only a power loss can drop the last commits.
+    A commit survives a killed process (kill -9) because its WAL frames are written before
+    the commit returns. Only a power loss or an operating-system crash can drop the last
+    commits, since WAL is synced at checkpoints only in this mode.
     """
 
     name = "sqlite"

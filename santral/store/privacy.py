@@ -53,10 +53,10 @@ class PrivacyResult:
 async def erase_caller(store: Store, caller: str) -> PrivacyResult:
     """Remove or anonymise every record about ``caller`` (exact number or address).
 
-    Buffered events are written first so none escape. Interaction rows stay for the KPIs
-    with the caller replaced by ``erased``; the IVR path and variables, survey answers,
-    recordings (rows and files), the event log and session state of those interactions
-    are deleted. Offers and agent changes hold no caller data and stay.
+    Buffered events are written first so none escape. Interaction rows stay for the KPIs,
+    with the caller replaced by ``erased``. Their IVR path and variables, survey answers,
+    recordings (rows and files), logged events and session state are deleted. Offers and
+    agent changes contain no caller data and stay.
     """
     if not caller.strip():
         raise ValueError("the caller to erase must not be empty")

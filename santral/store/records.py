@@ -1,10 +1,10 @@
 """The projection from bus events to stored records.
 
-Each event is appended to the ``events`` log and updates the tables reports read:
-``interactions`` (one row per call or written interaction, keyed by the call id when the
-interaction started as a call), ``ivr_steps``, ``ivr_variables``, ``offers``,
-``agent_changes``, ``survey_answers`` and ``recordings``. Handlers run in the store's
-worker thread, inside the batch's transaction.
+Each event is appended to the ``events`` log and updates the tables that reports read.
+``interactions`` has one row per call or written interaction, keyed by the call id when
+the interaction started as a call. The other tables are ``ivr_steps``, ``ivr_variables``,
+``offers``, ``agent_changes``, ``survey_answers`` and ``recordings``. Handlers run in the
+store's worker thread, inside the batch's transaction.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ _HOLD_UNTIL = (
 def mask_variables(variables: dict[str, Any], sensitive_names: Sequence[str]) -> dict[str, Any]:
     """Return ``variables`` with the value of every sensitive-looking name replaced by a mask.
 
-    Events arrive already masked; this second check keeps a clear PIN or card number out
-    of the store if a dialplan forgot to mark a variable sensitive. A name is sensitive
+    Events arrive already masked. This second check keeps a clear PIN or card number out
+    of the store when a dialplan forgot to mark a variable sensitive. A name is sensitive
     when it contains one of ``sensitive_names`` (case-insensitive).
     """
     lowered = [name.lower() for name in sensitive_names]

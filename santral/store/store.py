@@ -1,4 +1,4 @@
-"""The ``Store``: buffers bus events, writes them in batches off the event loop, answers queries.
+"""The ``Store``: buffers bus events, writes them in batches off the event loop, runs queries.
 
 The bus subscriber only appends to a list. A flush task hands the buffered events to the
 worker thread every ``flush_interval`` seconds and on ``close``; each batch is one
@@ -175,7 +175,7 @@ class Store:
         return await self._worker.call(job)
 
     async def ping(self) -> bool:
-        """Return whether the database answers a trivial query."""
+        """Return whether the database returns a row for ``SELECT 1``."""
         try:
             rows = await self.run(lambda database: database.query("SELECT 1 AS ok"))
         except DatabaseError:
