@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Route(BaseModel):
-    """Where a written interaction goes: a queue with its required skills and priority."""
+    """The destination of a written interaction: a queue, required skills and priority."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""Web chat: customers chat through a WebSocket, agents answer from the console.
+"""Web chat: customers chat through a WebSocket, agents reply from the console.
 
 The adapter is thin. A customer's ``start`` becomes a chat interaction in the ACD (routed
 by topic), messages become transcript entries, and the ACD's events (agent joined,

@@ -5,7 +5,7 @@ matching rule (recipient, subject or body pattern, sender's language). A reply i
 thread (``In-Reply-To`` or ``References`` naming a message santral saw or sent) joins the
 open interaction. Attachments are kept on disk next to the raw message. A message is
 accepted (``250``) only once it is recorded; mail that is malformed, too large or has an
-attachment over the limit is rejected with an SMTP error, so the sender knows.
+attachment over the limit is rejected with an SMTP error, so the sender is told.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def _parse(envelope: Envelope) -> EmailMessage:
 
 
 def _attachments(message: EmailMessage, limit: int) -> list[tuple[str, str, bytes]]:
-    kept = []
+    attachments = []
     for part in message.iter_attachments():
         if not isinstance(part, EmailMessage):
             continue
@@ -265,8 +265,8 @@ def _attachments(message: EmailMessage, limit: int) -> list[tuple[str, str, byte
             raise EmailRejected(
                 f"552 5.3.4 attachment {name!r} is {len(data)} bytes; the limit is {limit}"
             )
-        kept.append((name, part.get_content_type(), data))
-    return kept
+        attachments.append((name, part.get_content_type(), data))
+    return attachments
 
 
 def _body_text(message: EmailMessage) -> str:

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -35,6 +35,14 @@ DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number
 
 QueueResultHandler = Callable[[QueueResult], None]
 T = TypeVar("T")
+
+
+class WrittenChannel(Protocol):
+    """An email or chat adapter: delivers agents' replies to the customer."""
+
+    async def deliver(self, interaction_id: str, agent_id: str, text: str) -> str:
+        """Send ``text`` to the customer; return the message id the channel gave it."""
+        ...
 
 
 @dataclass
@@ -110,6 +118,7 @@ class AcdService:
         self._offered_at: dict[str, float] = {}
         self._dispositions = list(disposition_codes)
         self._timer: asyncio.TimerHandle | None = None
+        self._channels: dict[str, WrittenChannel] = {}
         self._tasks = TaskSupervisor("acd")
         counter = itertools.count(1)
         self._new_id = interaction_ids or (lambda: f"i-{int(self._clock.now())}-{next(counter)}")
@@ -247,6 +256,10 @@ class AcdService:
                 log.info("interaction_overflow", **_fields(decision))
 
     def _publish(self, event: ev.Event) -> None:
+        self._bus.publish(event)
+
+    def publish(self, event: ev.Event) -> None:
+        """Publish an adapter's event (typing, for example) on the engine's bus."""
         self._bus.publish(event)
 
     def _publish_queued(self, live: LiveInteraction, request: EnqueueRequest) -> None:
@@ -612,8 +625,62 @@ class AcdService:
         )
 
     async def send_message(self, agent_id: str, interaction_id: str, text: str) -> None:
-        self._own_interaction(agent_id, interaction_id)
-        raise DeskError("written replies are not available for this channel", "not_supported")
+        live = self._own_interaction(agent_id, interaction_id)
+        channel = self._channels.get(live.channel)
+        if channel is None:
+            raise DeskError(
+                f"{live.channel} interactions take no written replies", "not_supported"
+            )
+        if not text.strip():
+            raise DeskError("the reply is empty; write some text", "invalid", agent_id=agent_id)
+        try:
+            message_id = await channel.deliver(interaction_id, agent_id, text)
+        except DeskError:
+            raise
+        except Exception as error:
+            log.error("reply_failed", interaction_id=interaction_id, error=str(error))
+            raise DeskError(f"the reply could not be sent: {error}", "failed") from error
+        self.record_message(interaction_id, "out", agent_id, text, message_id=message_id)
+
+    def record_message(
+        self,
+        interaction_id: str,
+        direction: str,
+        sender: str,
+        text: str,
+        *,
+        message_id: str = "",
+        subject: str = "",
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add a message to a written interaction's transcript and publish it.
+
+        The transcript is kept in the interaction's ``messages`` attribute, which the
+        agent console shows; the event carries the connected agent's id (if any).
+        """
+        live = self._interactions.get(interaction_id)
+        if live is None:
+            log.warning("message_for_unknown_interaction", interaction_id=interaction_id)
+            return
+        entry = {"direction": direction, "from": sender, "text": text, "subject": subject}
+        live.attributes.setdefault("messages", []).append(entry)
+        self._publish(
+            ev.InteractionMessage(
+                interaction_id=interaction_id,
+                channel=live.channel,
+                direction=direction,
+                sender=sender,
+                text=text,
+                message_id=message_id,
+                subject=subject,
+                agent_id=live.agent_id,
+                attachments=list(attachments or []),
+            )
+        )
+
+    def register_channel(self, channel: str, adapter: WrittenChannel) -> None:
+        """Let agents reply to ``channel`` interactions through ``adapter``."""
+        self._channels[channel] = adapter
 
     # Helpers
 

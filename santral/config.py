@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from acd.settings import AcdSettings
+from cti.channel_settings import ChatSettings, EmailSettings
 from cti.settings import CtiSettings
 from ivr.settings import IvrSettings
 from santral.errors import ConfigError, Problem, SourcePosition
@@ -71,6 +72,8 @@ class Config(BaseModel):
     acd: AcdSettings = Field(default_factory=AcdSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     cti: CtiSettings = Field(default_factory=CtiSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     sip: SipSettings = Field(default_factory=SipSettings)

@@ -16,6 +16,8 @@ import structlog
 from aiohttp import web
 
 import cti
+from cti.chat import ChatAdapter
+from cti.mail import EmailAdapter
 from ivr.dialplans import DialplanSet
 from ivr.loader import load_dialplans
 from santral import __version__
@@ -55,6 +57,8 @@ class Engine:
         self.app = web.Application()
         self.connectors: dict[str, Connector] = {}
         self.virtual: VirtualConnector | None = None
+        self.chat: ChatAdapter | None = None
+        self.email: EmailAdapter | None = None
         self.http_port = 0
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -88,7 +92,10 @@ class Engine:
             http=self._http,
         )
         self._setup_http()
+        self._setup_written_channels()
         await self._start_connectors()
+        if self.email is not None:
+            await self.email.start()
         await self._listen()
 
     def _setup_http(self) -> None:
@@ -102,6 +109,15 @@ class Engine:
             store=_StoreHistory(self.store, self.clock),
             clock=self.clock,
         )
+
+    def _setup_written_channels(self) -> None:
+        if self.config.chat.enabled:
+            self.chat = ChatAdapter(self.config.chat, self.acd, self.bus)
+            self.chat.setup_routes(self.app)
+        if self.config.email.enabled:
+            self.email = EmailAdapter(
+                self.config.email, self.acd, self.bus, base_dir=self.config.base_dir
+            )
 
     async def _start_connectors(self) -> None:
         assert self.calls is not None
@@ -132,6 +148,8 @@ class Engine:
                 await connector.stop()
             except Exception:
                 log.exception("connector_stop_failed", connector=connector.name)
+        if self.email is not None:
+            await self.email.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self._tasks.close()

@@ -55,13 +55,21 @@ async def crm() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    environ = {
+def engine_environ(tmp_path: Path) -> dict[str, str]:
+    """Overrides for the shipped config: free ports and files under ``tmp_path``."""
+    return {
         "SANTRAL_HTTP__PORT": "0",
         "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
+        "SANTRAL_EMAIL__LISTEN_PORT": "0",
+        "SANTRAL_EMAIL__ATTACHMENTS_FOLDER": str(tmp_path / "attachments"),
+        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
     }
-    config = load_config(REPOSITORY / "config.yaml", environ=environ)
-    engine = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=environ)
+
+
+@pytest.fixture
+async def engine(engine_environ: dict[str, str]) -> AsyncIterator[Engine]:
+    config = load_config(REPOSITORY / "config.yaml", environ=engine_environ)
+    engine = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=engine_environ)
     await engine.start()
     yield engine
     await engine.stop()
