@@ -145,6 +145,15 @@ def test_key_without_marker_counted_once() -> None:
     assert [key for key in keys if key] == ["1"]
 
 
+def test_replayed_capture_counts_twice() -> None:
+    detector = KeyPressDetector(101)
+    packets = rtp_packets("dtmf_2833_1.rtp.hex") * 2
+
+    keys = [detector.feed(rtp.parse_rtp(data)) for data in packets]
+
+    assert [key for key in keys if key] == ["1", "1"]
+
+
 def test_other_payload_type_ignored() -> None:
     detector = KeyPressDetector(96)
 

@@ -9,7 +9,6 @@ marker bit arrived and however many updates and end packets follow.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from dataclasses import dataclass
 
 from santral.telephony.sip.errors import SipParseError
@@ -40,11 +39,18 @@ def parse_telephone_event(payload: bytes) -> TelephoneEvent:
 
 
 class KeyPressDetector:
-    """Report each key press once, identified by its RTP source and timestamp."""
+    """Report each key press once.
 
-    def __init__(self, payload_type: int, history: int = 16) -> None:
+    A press is identified by its RTP source and timestamp. Packets of the current press are
+    ignored, including repeated end packets. A packet without the end bit that follows the
+    end of a press with the same identity starts a new press: that happens when a capture
+    of one key is replayed twice in a row, where every packet repeats byte for byte.
+    """
+
+    def __init__(self, payload_type: int) -> None:
         self.payload_type = payload_type
-        self._seen: deque[tuple[int, int]] = deque(maxlen=history)
+        self._current: tuple[int, int] | None = None
+        self._ended = False
 
     def feed(self, packet: RtpPacket) -> str | None:
         """Return the key of a press seen for the first time, or None for any other packet."""
@@ -52,7 +58,9 @@ class KeyPressDetector:
             return None
         event = parse_telephone_event(packet.payload)
         identity = (packet.ssrc, packet.timestamp)
-        if identity in self._seen:
+        if identity == self._current and not (self._ended and not event.end):
+            self._ended = self._ended or event.end
             return None
-        self._seen.append(identity)
+        self._current = identity
+        self._ended = event.end
         return event.key
