@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from ivr.actions import QueueResult, RecordingFinished
+from santral.errors import ConnectorError
 from santral.events import AgentLegChanged, EndpointStateChanged
 from santral.telephony.base import AgentLegResult
-from tests.asterisk.conftest import Rig
+from tests.asterisk.conftest import ALICE, Rig, start_rig
 
 LANGUAGE_MENU = 'STREAM FILE "santral/en/language_choice" "0123456789*#"'
 
@@ -150,3 +154,60 @@ async def test_channel_gone_during_ami_outage_ends_call(rig: Rig) -> None:
 
     record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert record.hangups == ["channel_gone_during_ami_outage"]
+
+
+async def test_hangup_during_voicemail_keeps_recording(ami_secret: str) -> None:
+    rig = await start_rig([])
+    try:
+        caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+        caller.hang_up_during_record = True
+        await caller.finished()
+    finally:
+        await rig.connector.stop()
+        await rig.ami.stop()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    recorded = [event for event in record.events if isinstance(event, RecordingFinished)]
+    assert recorded == [
+        RecordingFinished(name=recorded[0].name, duration=25280 / 8000, reason="hangup")
+    ]
+    assert caller.commands[-1].startswith('RECORD FILE "santral/recordings/voicemail-')
+    assert len(record.hangups) == 1
+
+
+async def test_exit_key_leaves_the_queue(ami_secret: str) -> None:
+    rig = await start_rig([ALICE], exit_key="*")
+    rig.peer.add_phone("PJSIP/alice", "no_answer")
+    rig.peer.ring_cap = 5.0
+    try:
+        caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3", "*"])
+        await caller.finished()
+    finally:
+        await rig.connector.stop()
+        await rig.ami.stop()
+
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    assert QueueResult(outcome="left") in record.events
+    assert 'EXEC StopMusicOnHold ""' in caller.commands
+    assert caller.commands[-1] == "HANGUP"
+
+
+async def test_engine_hangup_closes_session(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    rig.peer.phones["PJSIP/bob"].behaviour = "no_answer"
+    rig.peer.ring_cap = 5.0
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    call_id = f"asterisk-{caller.leg.unique_id}"
+
+    await rig.connector.hangup(call_id)
+    await caller.finished()
+    await rig.connector.hangup(call_id)
+
+    assert any(action.get("action") == "Hangup" for action in rig.ami.actions)
+    assert rig.flow.records[call_id].hangups == ["engine_hangup"]
+
+
+async def test_hold_is_refused_with_reason(rig: Rig) -> None:
+    with pytest.raises(ConnectorError, match="hold"):
+        await rig.connector.hold("asterisk-1", True)
