@@ -1,7 +1,7 @@
-"""Benchmark the Twilio connector: signed voice webhooks answered with TwiML.
+"""Benchmark the Twilio connector: signed voice webhooks, each replied to with TwiML.
 
-The server (aiohttp, the connector, an in-memory engine side that answers every call with
-a menu ``Gather``) runs in a child process on 127.0.0.1; this process sends pre-signed
+The server (aiohttp, the connector, an in-memory engine side that returns a menu ``Gather``
+for every call) runs in a child process on 127.0.0.1; this process sends pre-signed
 POST requests, each for a new CallSid, over keep-alive connections. Two runs:
 
 * throughput: ``--requests`` requests with ``--concurrency`` in flight, as fast as they go;
@@ -40,7 +40,7 @@ MENU = [Gather(prompts=[Prompt(type="tts", value="For sales press 1, for support
 
 
 class MenuOnly:
-    """An engine side that answers every call with the same menu."""
+    """An engine side that returns the same menu for every call."""
 
     async def start_call(
         self, info: CallInfo, control: CallControl, *, entry: str | None = None
@@ -121,7 +121,7 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes, signature:
     async with session.post(url, data=body, headers=headers) as response:
         await response.read()
         if response.status != 200:
-            raise RuntimeError(f"webhook answered {response.status}")
+            raise RuntimeError(f"webhook returned HTTP {response.status}")
     return time.perf_counter() - began
 
 

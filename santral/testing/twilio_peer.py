@@ -54,14 +54,14 @@ class Speech:
 
 @dataclass(frozen=True)
 class Agent:
-    """How an agent endpoint behaves when a ``<Dial>`` rings it."""
+    """Behaviour of an agent endpoint when a ``<Dial>`` rings it."""
 
     answer: str = "answer"  # answer, no-answer, busy, failed
     talk_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
-class Heard:
+class TranscriptLine:
     """One line of a call's transcript: what the caller heard or did."""
 
     kind: str  # request, say, play, pause, digits, speech, dial, agent, whisper, rest, error
@@ -285,7 +285,7 @@ class PeerCall:
         self.caller = caller
         self.called = called
         self.inputs = inputs
-        self.heard: list[Heard] = []
+        self.transcript: list[TranscriptLine] = []
         self.replies: list[tuple[str, int, str]] = []
         self.ended = asyncio.Event()
         self.status = "ringing"
@@ -307,7 +307,7 @@ class PeerCall:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def finished(self) -> None:
-        """Wait until the call has ended and its status callback was answered."""
+        """Wait until the call has ended and santral has replied to its status callback."""
         assert self._task is not None
         await asyncio.shield(self._task)
 
@@ -322,7 +322,7 @@ class PeerCall:
         self._wakeup.set()
 
     def redirect(self, fields: Mapping[str, object]) -> None:
-        self.heard.append(Heard("rest", ",".join(sorted(fields))))
+        self.transcript.append(TranscriptLine("rest", ",".join(sorted(fields))))
         if fields.get("Status") in ("completed", "canceled"):
             self.hang_up()
             return
@@ -334,12 +334,12 @@ class PeerCall:
             )
         self._wakeup.set()
 
-    def said(self) -> list[str]:
+    def say_texts(self) -> list[str]:
         """Return the texts of every ``<Say>`` the caller heard, in order."""
-        return [entry.value for entry in self.heard if entry.kind == "say"]
+        return [entry.value for entry in self.transcript if entry.kind == "say"]
 
-    def requested(self, path_part: str) -> list[Heard]:
-        return [e for e in self.heard if e.kind == "request" and path_part in e.value]
+    def requested(self, path_part: str) -> list[TranscriptLine]:
+        return [e for e in self.transcript if e.kind == "request" and path_part in e.value]
 
     # The call's life
 
@@ -349,7 +349,7 @@ class PeerCall:
             while step is not None and not self._caller_hung_up:
                 step = await self._take(step)
         except PeerError as error:
-            self.heard.append(Heard("error", str(error)))
+            self.transcript.append(TranscriptLine("error", str(error)))
         finally:
             await self._end()
 
@@ -358,7 +358,9 @@ class PeerCall:
         if isinstance(step, _Fetch):
             self._requests += 1
             if self._requests > self.peer.max_requests_per_call:
-                raise PeerError(f"more than {self.peer.max_requests_per_call} requests")
+                raise PeerError(
+                    f"call {self.sid} exceeded {self.peer.max_requests_per_call} webhook requests"
+                )
             xml = await self._request(step.url, step.params, step.method)
         if xml is None:
             return None
@@ -369,10 +371,12 @@ class PeerCall:
 
     async def _request(self, url: str, params: dict[str, str], method: str) -> str | None:
         status, text = await self.peer.post(url, params, method=method)
-        self.heard.append(Heard("request", url, {"status": str(status)}))
+        self.transcript.append(TranscriptLine("request", url, {"status": str(status)}))
         self.replies.append((url, status, text))
         if status != 200:
-            self.heard.append(Heard("error", f"HTTP {status} from {url}: {text[:200]}"))
+            self.transcript.append(
+                TranscriptLine("error", f"HTTP {status} from {url}: {text[:200]}")
+            )
             return None
         return text
 
@@ -385,7 +389,7 @@ class PeerCall:
             "CallDuration": str(int(self._elapsed())),
         }
         status, _ = await self.peer.post(self.peer.url("status"), params)
-        self.heard.append(Heard("status", "completed", {"http": str(status)}))
+        self.transcript.append(TranscriptLine("status", "completed", {"http": str(status)}))
 
     def _elapsed(self) -> float:
         return (asyncio.get_running_loop().time() - self.started) / self.peer.time_scale
@@ -444,25 +448,25 @@ class PeerCall:
         return await handler(self, verb)
 
     async def _say(self, verb: ET.Element) -> object:
-        self.heard.append(Heard("say", verb.text or "", dict(verb.attrib)))
+        self.transcript.append(TranscriptLine("say", verb.text or "", dict(verb.attrib)))
         await self._wait(0.06 * len(verb.text or ""))
         return _CONTINUE
 
     async def _play(self, verb: ET.Element) -> object:
         url = (verb.text or "").strip()
         status, seconds = await self.peer.fetch_audio(url)
-        self.heard.append(Heard("play", url, {"status": str(status)}))
+        self.transcript.append(TranscriptLine("play", url, {"status": str(status)}))
         await self._wait(seconds)
         return _CONTINUE
 
     async def _pause(self, verb: ET.Element) -> object:
         seconds = float(verb.get("length", "1"))
-        self.heard.append(Heard("pause", str(seconds)))
+        self.transcript.append(TranscriptLine("pause", str(seconds)))
         await self._wait(seconds)
         return _CONTINUE
 
     async def _hangup(self, verb: ET.Element) -> object:
-        self.heard.append(Heard("hangup", ""))
+        self.transcript.append(TranscriptLine("hangup", ""))
         return None
 
     async def _redirect(self, verb: ET.Element) -> object:
@@ -487,7 +491,7 @@ class PeerCall:
 
     def _gather_params(self, verb: ET.Element, entry: str | Speech | None) -> dict[str, str] | None:
         if isinstance(entry, Speech):
-            self.heard.append(Heard("speech", entry.text))
+            self.transcript.append(TranscriptLine("speech", entry.text))
             return {"SpeechResult": entry.text, "Confidence": str(entry.confidence)}
         if not entry:
             return None
@@ -498,7 +502,7 @@ class PeerCall:
             digits, finished_on = entry.split(finish, 1)[0], finish
         if limit and len(digits) > limit:
             digits, finished_on = digits[:limit], ""
-        self.heard.append(Heard("digits", digits, {"finished_on_key": finished_on}))
+        self.transcript.append(TranscriptLine("digits", digits, {"finished_on_key": finished_on}))
         return {"Digits": digits, "FinishedOnKey": finished_on}
 
     async def _record(self, verb: ET.Element) -> object:
@@ -531,7 +535,7 @@ class PeerCall:
         noun = next(iter(verb), None)
         address = _address(noun) if noun is not None else (verb.text or "").strip()
         agent = self.peer.agents.get(address, Agent())
-        self.heard.append(Heard("dial", address, {"answer": agent.answer}))
+        self.transcript.append(TranscriptLine("dial", address, {"answer": agent.answer}))
         timeout = float(verb.get("timeout", "30"))
         if agent.answer == "answer":
             status, duration = await self._agent_answers(noun, agent)
@@ -557,9 +561,11 @@ class PeerCall:
                 noun.get("url", ""), self._agent_params("in-progress"), "POST"
             )
             if xml:
-                self.heard.extend(Heard("whisper", e.text or "") for e in ET.fromstring(xml))
+                self.transcript.extend(
+                    TranscriptLine("whisper", e.text or "") for e in ET.fromstring(xml)
+                )
         await self._agent_status(noun, "in-progress", "answered")
-        self.heard.append(Heard("agent", "answered"))
+        self.transcript.append(TranscriptLine("agent", "answered"))
         began = asyncio.get_running_loop().time()
         while not self._agent_hung_up and not self._interrupted():
             if not await self._wait(agent.talk_seconds):

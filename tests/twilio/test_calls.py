@@ -49,12 +49,12 @@ async def test_caller_hears_prompts_and_queue(rig: Rig) -> None:
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
 
-    plays = [entry for entry in call.heard if entry.kind == "play"]
+    plays = [entry for entry in call.transcript if entry.kind == "play"]
     assert plays[0].value == "https://voice.example.test/twilio/prompts/en/welcome.wav"
     assert all(entry.attributes["status"] == "200" for entry in plays)
     assert any("/twilio/music/" in entry.value for entry in plays)
-    assert "You are number 1 in the queue." in call.said()
-    assert "The estimated wait is about 2 minutes." in call.said()
+    assert "You are number 1 in the queue." in call.say_texts()
+    assert "The estimated wait is about 2 minutes." in call.say_texts()
     assert all(status == 200 for _, status, _ in call.replies)
 
 
@@ -67,7 +67,7 @@ async def test_agent_leg_dials_client_with_whisper(rig: Rig) -> None:
     assert '<Dial action="https://voice.example.test/twilio/agent-ended' in twiml
     assert 'timeout="15"' in twiml
     assert ">alice</Client>" in twiml
-    assert ("whisper", "Support call from Ann") in [(e.kind, e.value) for e in call.heard]
+    assert ("whisper", "Support call from Ann") in [(e.kind, e.value) for e in call.transcript]
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
 
@@ -118,7 +118,7 @@ async def test_queue_outcome_ends_hold(rig: Rig) -> None:
     call = await queued_call(rig)
     rig.flow.set_outcome(call.sid, QueueResult(outcome="timeout"))
     await asyncio.wait_for(call.finished(), 5)
-    assert "Goodbye (timeout)." in call.said()
+    assert "Goodbye (timeout)." in call.say_texts()
     assert (call.sid, QueueResult(outcome="timeout")) in rig.flow.events
 
 
@@ -129,7 +129,7 @@ async def test_gather_timeout_runs_next_verb(rig: Rig) -> None:
     await asyncio.wait_for(call.finished(), 5)
     assert rig.flow.events[0] == (call.sid, DigitsCollected(digits="", reason="no_input"))
     assert len(call.requested("/twilio/gather?step=1&empty=1")) == 1
-    urls = [entry.value for entry in call.heard if entry.kind == "request"]
+    urls = [entry.value for entry in call.transcript if entry.kind == "request"]
     assert "https://voice.example.test/twilio/gather?step=1" not in urls
     assert rig.flow.events[1] == (call.sid, DigitsCollected(digits="1", reason="max_digits"))
 
@@ -138,7 +138,7 @@ async def test_cancelled_ring_returns_caller_to_queue(rig: Rig) -> None:
     rig.peer.agents["+15005550006"] = Agent(answer="no-answer")
     call = await queued_call(rig)
     ringing = asyncio.ensure_future(rig.connector.connect_agent(call.sid, BOB, 60.0))
-    await until(lambda: any(entry.kind == "dial" for entry in call.heard))
+    await until(lambda: any(entry.kind == "dial" for entry in call.transcript))
     before = len(call.requested("/twilio/queue"))
 
     ringing.cancel()
@@ -157,7 +157,7 @@ async def test_hangup_and_transfer_use_rest(rig: Rig) -> None:
     await rig.connector.transfer(call.sid, "+15005550009")
     transfer = rig.peer.http_client.requests[-1]
     assert "<Number>+15005550009</Number>" in str(transfer.data["Twiml"])
-    await until(lambda: ("dial", "+15005550009") in [(e.kind, e.value) for e in call.heard])
+    await until(lambda: ("dial", "+15005550009") in [(e.kind, e.value) for e in call.transcript])
 
     await rig.connector.hangup(call.sid)
     assert rig.peer.http_client.requests[-1].data == {"Status": "completed"}

@@ -59,9 +59,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     config = load_config(REPOSITORY / "config.yaml", environ=environ)
     engine = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=environ)
     await engine.start()
+
     events: list[Event] = []
     engine.bus.subscribe(events.append)
     assert engine.calls is not None and engine.store is not None
+
     peer = TwilioPeer(
         target_url="http://127.0.0.1:1",
         public_url=PUBLIC_URL,
@@ -81,8 +83,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     engine.calls.register_control(connector)
     await connector.start()
     runner, peer.target_url = await serve(connector)
+
     async with peer:
         yield Site(engine, connector, peer, events)
+
     await connector.stop()
     await runner.cleanup()
     await engine.stop()
@@ -114,8 +118,8 @@ async def test_twilio_call_reaches_cti_agent(site: Site) -> None:
 
     assert [getattr(e, "score", None) for e in site.of("survey_answered")] == [5]
     assert [getattr(e, "outcome", None) for e in site.of("call_ended")] == ["answered"]
-    assert ("dial", "client:alice") in [(entry.kind, entry.value) for entry in call.heard]
-    assert any(entry.kind == "whisper" for entry in call.heard)
+    assert ("dial", "client:alice") in [(entry.kind, entry.value) for entry in call.transcript]
+    assert any(entry.kind == "whisper" for entry in call.transcript)
     assert [(url, status) for url, status, _ in call.replies if status not in (200, 204)] == []
     record = await stored_record(site, call.sid)
     assert record["outcome"] == "answered"
@@ -169,7 +173,7 @@ async def test_twilio_no_answer_goes_to_next_agent(site: Site) -> None:
     call.agent_hangs_up()
     await asyncio.wait_for(call.finished(), 15)
 
-    dialed = [entry.value for entry in call.heard if entry.kind == "dial"]
+    dialed = [entry.value for entry in call.transcript if entry.kind == "dial"]
     assert dialed == ["+15005550006", "client:alice"]
     assert [getattr(e, "outcome", None) for e in site.of("call_ended")] == ["answered"]
 

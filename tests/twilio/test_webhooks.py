@@ -253,7 +253,7 @@ async def test_slow_step_holds_caller(rig: Rig) -> None:
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
     assert call.requested("/twilio/continue?step=1&attempt=1")
-    assert ("pause", "1.0") in [(entry.kind, entry.value) for entry in call.heard]
+    assert ("pause", "1.0") in [(entry.kind, entry.value) for entry in call.transcript]
 
 
 async def test_connector_refuses_start_without_token() -> None:

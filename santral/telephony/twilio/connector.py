@@ -2,8 +2,8 @@
 
 Every webhook is validated, parsed, and handled under a per-call lock, and the reply is
 saved with the call's session so a retried webhook gets the same reply without repeating
-its effect. The IVR step behind a webhook gets ``reply_budget`` seconds; a slower step (a
-data dip) keeps running while the caller hears a short pause and Twilio comes back to
+its effect. The IVR step behind a webhook gets ``reply_budget`` seconds. A slower step (a
+data dip) keeps running while the caller hears a short pause, and then Twilio requests
 ``continue``.
 """
 
@@ -86,7 +86,7 @@ class Webhook:
 
 @dataclass(frozen=True)
 class Reply:
-    """The HTTP answer to a webhook."""
+    """The HTTP response to a webhook."""
 
     status: int
     body: str | bytes = ""
@@ -571,9 +571,9 @@ class TwilioConnector:
     ) -> AgentLegResult:
         """Dial ``agent`` from the caller's call and wait until it answers or misses.
 
-        The caller's call is updated through the REST API to a ``<Dial>``; the agent's
-        answer comes as a status callback of the agent leg, a miss as the Dial's action
-        request. Raises ``ConnectorError`` if Twilio rejects the update. If cancelled while
+        The caller's call is updated through the REST API to a ``<Dial>``. The agent's
+        answer arrives as a status callback of the agent leg, and a miss as the Dial's
+        action request. Raises ``ConnectorError`` if Twilio rejects the update. If cancelled while
         the agent's phone rings, the caller goes back to the hold loop.
         """
         attempt = self._new_id()

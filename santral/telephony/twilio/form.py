@@ -2,7 +2,7 @@
 
 Twilio posts ``application/x-www-form-urlencoded`` bodies (or puts the same parameters in
 the query of a GET). Every parser here raises ``WebhookError`` for input Twilio would not
-send, and the handlers answer it with 400, never 500.
+send, and the handlers reply 400 to it, never 500.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class CallParams:
 
 @dataclass(frozen=True)
 class GatherParams:
-    """What a ``<Gather>`` collected; empty ``digits`` and no speech mean no input."""
+    """Input collected by a ``<Gather>``. Empty ``digits`` and no speech mean no input."""
 
     digits: str
     finished_on_key: str
@@ -124,7 +124,7 @@ class GatherParams:
 
 @dataclass(frozen=True)
 class DialParams:
-    """How a ``<Dial>`` ended, posted to its action URL."""
+    """The end of a ``<Dial>``, as posted to its action URL."""
 
     status: str
     dialed_sid: str
@@ -142,7 +142,7 @@ class StatusParams:
 
 @dataclass(frozen=True)
 class RecordParams:
-    """What a ``<Record>`` captured."""
+    """The result of a ``<Record>``."""
 
     url: str
     duration: float
@@ -168,7 +168,9 @@ def parse_gather(form: Form) -> GatherParams:
     """Read a Gather result; a missing and an empty ``Digits`` both mean no key was pressed."""
     digits = first(form, "Digits")
     if DIGITS.fullmatch(digits) is None:
-        raise WebhookError(f"parameter Digits={digits[:40]!r} holds characters that are not keys")
+        raise WebhookError(
+            f"parameter Digits={digits[:40]!r} contains characters other than keys 0-9, *, #, w"
+        )
     confidence = number(form, "Confidence")
     return GatherParams(
         digits=digits,

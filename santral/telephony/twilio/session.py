@@ -1,6 +1,6 @@
 """What the connector remembers about one Twilio call between webhooks.
 
-Twilio keeps no state for santral: every webhook stands alone. The connector keeps one
+Twilio keeps no state for santral, so every webhook is independent. The connector keeps one
 ``CallSession`` per CallSid in a store, so another engine process, or this one after a
 restart, can take the next webhook of the call. The IVR's own state is kept by the engine.
 """
@@ -19,7 +19,7 @@ log = structlog.get_logger(__name__)
 
 
 class CallState(enum.Enum):
-    """Where a Twilio call is, from santral's side."""
+    """The stage of a Twilio call as santral sees it."""
 
     IVR = "ivr"  # waiting for the result of the last media action
     QUEUED = "queued"  # in the hold loop, waiting for the ACD
@@ -91,7 +91,7 @@ _FIELD_NAMES = tuple(item.name for item in dataclasses.fields(CallSession))
 
 
 class SessionStore(Protocol):
-    """Where ``CallSession`` records live: in memory or the engine's database."""
+    """Storage for ``CallSession`` records: in memory or in the engine's database."""
 
     async def load_call_session(self, call_sid: str) -> dict[str, Any] | None: ...
 
@@ -130,8 +130,8 @@ class KeyValueSessions(Protocol):
 class EngineSessionStore:
     """Sessions in the engine's store, beside the IVR state, under ``twilio:<CallSid>``.
 
-    NOTE: records of ended calls stay, so late callbacks still find the call ended; they
-    are removed only by whatever clean-up the store applies to its session table.
+    NOTE: records of ended calls stay so that late callbacks still find the call ended.
+    Only the store's own clean-up of its session table removes them.
     """
 
     PREFIX = "twilio:"

@@ -1,8 +1,8 @@
 """Twilio request signatures, without I/O.
 
-Twilio signs each webhook with HMAC-SHA1 keyed by the account's auth token over the URL it
-requested (scheme, host, path and the query exactly as sent) followed by every POST
-parameter name and value in sorted name order (twilio 9.13,
+Twilio signs each webhook with HMAC-SHA1, keyed by the account's auth token. The signed
+text is the URL it requested (scheme, host, path and the query exactly as sent) followed
+by every POST parameter name and value in sorted name order (twilio 9.13,
 ``twilio.request_validator.RequestValidator``). Behind a tunnel or reverse proxy the engine
 sees another URL than the one Twilio signed, so the URL is rebuilt from the configured
 public base URL and the raw request target. ``X-Forwarded-Proto`` and ``X-Forwarded-Host``

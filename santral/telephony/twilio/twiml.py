@@ -1,7 +1,7 @@
 """TwiML rendering of IVR actions, without I/O.
 
 One webhook reply carries every media action the IVR returned, and the IVR's next event
-answers the last of them (``CallFlow.handle``). So each reply ends in the verb that brings
+is the result of the last of them (``CallFlow.handle``). So each reply ends in the verb that brings
 Twilio back to santral: the ``action`` of a ``<Gather>`` or ``<Record>``, a ``<Redirect>``
 after plain prompts, the wait loop after an ``Enqueue``.
 
@@ -59,7 +59,7 @@ class Urls:
 
 @dataclass(frozen=True)
 class Voice:
-    """How ``<Say>`` speaks: Twilio language codes and voices per santral language."""
+    """Settings of ``<Say>``: Twilio language codes and voices per santral language."""
 
     languages: dict[str, str] = field(default_factory=dict)
     voices: dict[str, str] = field(default_factory=dict)
@@ -153,7 +153,7 @@ class Renderer:
             action=self.urls.at("gather", step=step),
             method="POST",
             num_digits=action.max_digits,
-            # NOTE: Twilio has one timeout for the first key and between keys; santral's
+            # NOTE: Twilio has one timeout for the first key and between keys. santral's
             # inter-digit timeout cannot be set apart, so the longer of the two is used.
             timeout=_seconds(max(action.timeout, action.inter_digit_timeout)),
             finish_on_key=action.terminator,
