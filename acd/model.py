@@ -1,8 +1,8 @@
 """The router's mutable records: agents, interactions and offers, and their enums.
 
-These records belong to the router. Other code reads them through the router's lookups and
-never changes them; the router changes an agent's state only through its one transition
-method, so every change is reported as a decision.
+These records belong to the router, and other code reads them only through the router's
+lookups. The router changes an agent's state only through its one transition method, so
+every state change is reported as a decision.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class AgentRecord:
     __slots__ = (
         "active",
         "agent_id",
+        "channels",
         "free_since",
         "handled",
         "last_offered",
@@ -106,8 +107,8 @@ class AgentRecord:
 
     def __init__(self, agent_id: str, settings: AgentSettings, order_seq: int) -> None:
         self.agent_id = agent_id
-        self.settings = settings
         self.order_seq = order_seq
+        self.configure(settings)
         self.status = AgentStatus.LOGGED_OUT
         self.reason = ""
         self.state = AgentState.IDLE
@@ -123,12 +124,28 @@ class AgentRecord:
         self.last_offered: dict[str, int] = {}
         self.profiles: list[Profile] = []
 
+    def configure(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.channels = tuple(
+            channel for channel in CHANNELS if settings.capacity.get(channel, 0) > 0
+        )
+
     def active_count(self) -> int:
         return sum(len(items) for items in self.active.values())
 
     def interactions(self) -> Iterator[InteractionRecord]:
         for items in self.active.values():
             yield from items
+
+    def free_channels(self) -> tuple[str, ...]:
+        """Return the channels the agent can be offered one more interaction on now."""
+        if self.status is not AgentStatus.AVAILABLE or self.offer is not None:
+            return ()
+        if self.wrapup_until is not None:
+            return ()
+        if not self.active:
+            return self.channels
+        return tuple(channel for channel in self.channels if self.capacity_reason(channel) is None)
 
     def can_take(self, channel: str) -> bool:
         """Tell whether the agent can be offered one more interaction on ``channel`` now."""

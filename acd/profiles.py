@@ -28,7 +28,7 @@ _COMPACT_SLACK = 64
 
 @dataclass(frozen=True, slots=True)
 class Requirements:
-    """What an agent needs to serve an interaction at its current escalation step."""
+    """The membership, skills and language an agent needs for an interaction at its current step."""
 
     queue: str
     channel: str

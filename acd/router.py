@@ -10,7 +10,7 @@ when the next one is due and calls ``tick()`` at or after that time.
 Routing rules, in short:
 
 - waiting interactions are ordered by priority, then by time waited (enqueue time minus
-  any head start); with ``priority_aging`` an interaction gains one priority point per
+  any head start). With ``priority_aging`` an interaction gains one priority point per
   ``priority_aging`` seconds waited;
 - when an agent becomes free, it takes the best waiting interaction it can serve across
   all its queues: highest queue weight first, then highest priority, then longest wait;
@@ -370,6 +370,8 @@ class Router:
                     del self._agents[agent_id]
         self._settings = settings
         self._apply_settings(settings)
+        if self.stats is not None:
+            self.stats.update_settings(settings)
         for agent in list(self._agents.values()):
             self._dispatch_agent(agent, out)
         return self._finish(out)
@@ -457,7 +459,7 @@ class Router:
             if record is None:
                 self._agents[agent_id] = AgentRecord(agent_id, agent_settings, position)
             else:
-                record.settings = agent_settings
+                record.configure(agent_settings)
                 record.order_seq = position
         self._index_members()
         for agent in self._agents.values():
@@ -679,32 +681,25 @@ class Router:
 
     def _dispatch_agent(self, agent: AgentRecord, out: list[Decision]) -> None:
         """Offer the agent the best interaction it can take, or index it as idle."""
-        if agent.status is not AgentStatus.AVAILABLE or agent.offer is not None:
+        free = agent.free_channels()
+        if not free:
             return
-        if agent.wrapup_until is not None:
-            return
-        now = self._clock.now()
-        best = self._best_waiting(agent, now)
+        best = self._best_waiting(agent, free, self._clock.now())
         if best is not None:
             self._offer(best, agent, out)
             return
         agent.version += 1
-        free: dict[str, bool] = {channel: agent.can_take(channel) for channel in CHANNELS}
         for profile in agent.profiles:
-            if free[profile.channel]:
+            if profile.channel in free:
                 profile.push_idle(agent, self._rng)
 
-    def _best_waiting(self, agent: AgentRecord, now: float) -> InteractionRecord | None:
+    def _best_waiting(
+        self, agent: AgentRecord, free: tuple[str, ...], now: float
+    ) -> InteractionRecord | None:
         best: InteractionRecord | None = None
         best_rank: tuple[float, float, float, int] | None = None
-        free: dict[str, bool] = {}
         for profile in agent.profiles:
-            if not profile.live:
-                continue
-            channel = profile.channel
-            if channel not in free:
-                free[channel] = agent.can_take(channel)
-            if not free[channel]:
+            if not profile.live or profile.channel not in free:
                 continue
             candidate = profile.best_for(agent.agent_id, now)
             if candidate is None:

@@ -16,7 +16,7 @@ CHANNELS: tuple[Channel, ...] = ("voice", "chat", "email")
 
 
 class Strategy(StrEnum):
-    """How a queue picks one of several idle agents that can take an interaction."""
+    """The rule by which a queue picks one of several idle agents that can take an interaction."""
 
     LONGEST_IDLE = "longest_idle"
     ROUND_ROBIN = "round_robin"
@@ -67,7 +67,7 @@ class EscalationStep(BaseModel):
 
 
 class AnnouncementSettings(BaseModel):
-    """What the connector plays to a waiting caller; the router only carries the values."""
+    """Announcements the connector plays to a waiting caller; the router only carries them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -20,8 +20,9 @@ multiples of the interval length in POSIX time).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from acd.decisions import (
     AgentStateChanged,
@@ -149,6 +150,7 @@ class Statistics:
         self._status: dict[str, str] = {}
         self._state: dict[str, str] = {}
         self._mode_since: dict[str, tuple[str, float]] = {}
+        self._handlers = self._build_handlers()
 
     def update_settings(self, settings: AcdSettings) -> None:
         """Use new queue thresholds for what is counted from now on."""
@@ -162,29 +164,38 @@ class Statistics:
 
     def record(self, decision: Decision, now: float) -> None:
         """Count one decision made at ``now``."""
-        if isinstance(decision, Queued):
-            self._count_queue(decision.queue, now, "offered")
-        elif isinstance(decision, Connected):
-            self._answered(decision, now)
-        elif isinstance(decision, InteractionEnded):
-            self._ended(decision, now)
-        elif isinstance(decision, Overflow):
-            self._count_queue(decision.queue, now, "overflowed")
-        elif isinstance(decision, Offer):
-            self._agent(decision.agent_id, now).offers += 1
-        elif isinstance(decision, OfferEnded):
-            if decision.reason in MISS_REASONS:
-                self._agent(decision.agent_id, now).missed += 1
-        elif isinstance(decision, WrapupStarted):
-            self._wrapup_started(decision, now)
-        elif isinstance(decision, WrapupEnded):
-            self._wrapup_ended(decision, now)
-        elif isinstance(decision, AgentStatusChanged):
-            self._status[decision.agent_id] = decision.new
-            self._switch_mode(decision.agent_id, now)
-        elif isinstance(decision, AgentStateChanged):
-            self._state[decision.agent_id] = decision.new
-            self._switch_mode(decision.agent_id, now)
+        handler = self._handlers.get(type(decision))
+        if handler is not None:
+            handler(decision, now)
+
+    def _build_handlers(self) -> dict[type[Any], Callable[[Any, float], None]]:
+        return {
+            Queued: lambda item, now: self._count_queue(item.queue, now, "offered"),
+            Connected: self._answered,
+            InteractionEnded: self._ended,
+            Overflow: lambda item, now: self._count_queue(item.queue, now, "overflowed"),
+            Offer: self._offered,
+            OfferEnded: self._offer_ended,
+            WrapupStarted: self._wrapup_started,
+            WrapupEnded: self._wrapup_ended,
+            AgentStatusChanged: self._status_changed,
+            AgentStateChanged: self._state_changed,
+        }
+
+    def _offered(self, decision: Offer, now: float) -> None:
+        self._agent(decision.agent_id, now).offers += 1
+
+    def _offer_ended(self, decision: OfferEnded, now: float) -> None:
+        if decision.reason in MISS_REASONS:
+            self._agent(decision.agent_id, now).missed += 1
+
+    def _status_changed(self, decision: AgentStatusChanged, now: float) -> None:
+        self._status[decision.agent_id] = decision.new
+        self._switch_mode(decision.agent_id, now)
+
+    def _state_changed(self, decision: AgentStateChanged, now: float) -> None:
+        self._state[decision.agent_id] = decision.new
+        self._switch_mode(decision.agent_id, now)
 
     def record_hold(self, interaction_id: str, on_hold: bool, now: float) -> None:
         """Count hold time of a connected interaction (talk + hold is measured anyway)."""

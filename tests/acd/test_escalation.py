@@ -1,4 +1,4 @@
-"""Escalation steps relax requirements over time; explanations say why agents are skipped."""
+"""Escalation steps relax requirements over time; explanations give each skipped agent's reason."""
 
 from __future__ import annotations
 

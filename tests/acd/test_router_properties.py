@@ -1,6 +1,6 @@
 """Properties of the router on random sequences of inputs (hypothesis).
 
-After every input: no agent holds more than its capacity, no interaction is assigned twice,
+After every input: no agent has more work than its capacity, no interaction is assigned twice,
 no agent that could take a waiting interaction sits idle (ring-all and re-offer delays
 aside), and offers follow queue order within equal priority and requirements.
 """
