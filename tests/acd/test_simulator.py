@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acd.cli import erlang, simulate
-from acd.decisions import Connected, Decision, InteractionEnded, Offer, OfferEnded
+from acd.decisions import (
+    AgentStateChanged,
+    AgentStatusChanged,
+    Connected,
+    Decision,
+    InteractionEnded,
+    Offer,
+    OfferEnded,
+    Queued,
+)
 from acd.erlang import Workload, erlang_a_metrics, erlang_c_metrics
 from acd.sim_scenario import Scenario, load_scenario
 from acd.simulator import run_replication, run_scenario
@@ -241,26 +250,6 @@ def test_simulated_runs_keep_invariants(
     assert total.answered + total.abandoned == total.offered
 
 
-def test_no_idle_agent_while_caller_waits() -> None:
-    # With one skill and no wrap-up, no call may wait while an agent sits idle: every
-    # call that waited at all must have arrived when every agent was busy.
-    scenario = single_queue([150, 150], 6, 120, patience=60)
-    busy: set[str] = set()
-    violations: list[str] = []
-
-    def observe(now: float, decision: Decision) -> None:
-        if isinstance(decision, Connected):
-            busy.add(decision.agent_id)
-        elif isinstance(decision, InteractionEnded) and decision.agent_id:
-            busy.discard(decision.agent_id)
-        elif isinstance(decision, InteractionEnded) and len(busy) < 6:
-            violations.append(f"{decision.interaction_id} left at {now} with agents idle")
-
-    run_replication(scenario, 5, 0, observer=observe)
-
-    assert violations == []
-
-
 def test_simulate_command_writes_outputs(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         simulate,
@@ -410,3 +399,84 @@ def test_unserved_callers_count_against_service_level(tmp_path: Path) -> None:
     assert total.answered == 0
     assert total.abandoned == 0
     assert total.service_level == 0.0
+
+
+class QueueDiscipline:
+    """Checks a one-skill queue with equal priorities: FIFO and no idle agent while a
+    caller waits.
+
+    The second check runs when the clock moves on, so that every decision of the
+    previous instant has been applied.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: set[int] = set()
+        self.status: dict[str, str] = {}
+        self.state: dict[str, str] = {}
+        self.now = 0.0
+        self.violations: list[str] = []
+
+    def __call__(self, now: float, decision: Decision) -> None:
+        if now > self.now:
+            self._check_idle(self.now)
+            self.now = now
+        if isinstance(decision, Queued):
+            self.waiting.add(_number(decision.interaction_id))
+        elif isinstance(decision, Offer):
+            self._offer(decision)
+        elif isinstance(decision, OfferEnded):
+            if decision.reason not in ("caller_hangup", "taken_elsewhere"):
+                self.waiting.add(_number(decision.interaction_id))
+        elif isinstance(decision, InteractionEnded):
+            self.waiting.discard(_number(decision.interaction_id))
+        elif isinstance(decision, AgentStatusChanged):
+            self.status[decision.agent_id] = decision.new
+        elif isinstance(decision, AgentStateChanged):
+            self.state[decision.agent_id] = decision.new
+
+    def _offer(self, offer: Offer) -> None:
+        number = _number(offer.interaction_id)
+        if number != min(self.waiting, default=number):
+            self.violations.append(f"{offer.interaction_id} offered before i{min(self.waiting)}")
+        self.waiting.discard(number)
+
+    def _check_idle(self, now: float) -> None:
+        idle = [
+            agent
+            for agent, status in self.status.items()
+            if status == "available" and self.state.get(agent, "idle") == "idle"
+        ]
+        if idle and self.waiting:
+            self.violations.append(f"at {now}: {idle[0]} idle while {len(self.waiting)} wait")
+
+
+def _number(interaction_id: str) -> int:
+    return int(interaction_id.removeprefix("i"))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=st.lists(st.integers(0, 150), min_size=1, max_size=3),
+    agents=st.integers(1, 10),
+    aht=st.floats(20, 600),
+    patience=st.one_of(st.none(), st.floats(5, 300)),
+    answer_delay=st.sampled_from([0.0, 3.0]),
+    seed=st.integers(0, 2**31),
+)
+def test_simulated_queue_is_fifo_and_busy(
+    calls: list[int],
+    agents: int,
+    aht: float,
+    patience: float | None,
+    answer_delay: float,
+    seed: int,
+) -> None:
+    scenario = single_queue(
+        [float(c) for c in calls], agents, aht, patience=patience, answer_delay=answer_delay
+    )
+    scenario = scenario.model_copy(update={"interval": 600.0})
+    discipline = QueueDiscipline()
+
+    run_replication(scenario, seed, 0, observer=discipline)
+
+    assert discipline.violations == []
