@@ -29,7 +29,11 @@ from santral.errors import DialplanError
 from santral.events import EventBus
 from santral.store import Store, open_store
 from santral.tasks import TaskSupervisor
+from santral.telephony.asterisk.connector import AsteriskConnector
 from santral.telephony.base import Connector
+from santral.telephony.sip.connector import SipConnector
+from santral.telephony.twilio.connector import TwilioConnector
+from santral.telephony.twilio.routes import setup_routes as setup_twilio_routes
 from santral.telephony.virtual import VirtualConnector
 
 log = structlog.get_logger(__name__)
@@ -120,13 +124,46 @@ class Engine:
             )
 
     async def _start_connectors(self) -> None:
+        """Build the connectors the configuration enables, then start each one."""
         assert self.calls is not None
         self.virtual = VirtualConnector(self.calls)
         self.virtual.setup_routes(self.app)
-        self.connectors[self.virtual.name] = self.virtual
-        self.calls.register_control(self.virtual)
+        self._add_connector(self.virtual)
+        self._add_telephony_connectors()
         for connector in self.connectors.values():
             await connector.start()
+
+    def _add_telephony_connectors(self) -> None:
+        assert self.calls is not None
+        config = self.config
+        environ = dict(self.environ) if self.environ is not None else None
+        common: dict[str, Any] = {"clock": self.clock, "bus": self.bus, "store": self.store}
+        if config.asterisk.fastagi.enabled or config.asterisk.ami.enabled:
+            endpoints = {
+                agent.endpoint: agent_id
+                for agent_id, agent in config.acd.agents.items()
+                if agent.endpoint
+            }
+            self._add_connector(
+                AsteriskConnector(config.asterisk, self.calls, agents=endpoints, **common)
+            )
+        if config.twilio.is_enabled(config.public_url, self.environ):
+            twilio = TwilioConnector(
+                config.twilio,
+                self.calls,
+                public_url=config.public_url,
+                environ=self.environ,
+                **common,
+            )
+            setup_twilio_routes(self.app, twilio)
+            self._add_connector(twilio)
+        if config.sip.enabled:
+            self._add_connector(SipConnector(config.sip, self.calls, environ=environ, **common))
+
+    def _add_connector(self, connector: Any) -> None:
+        assert self.calls is not None
+        self.connectors[connector.name] = connector
+        self.calls.register_control(connector)
 
     async def _listen(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
