@@ -6,6 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
+
 from santral import events as ev
 from santral.clock import VirtualClock
 from santral.store import Store, StoreSettings, open_store
@@ -279,3 +282,26 @@ async def test_sensitive_variables_never_stored_clear(database_url: str, tmp_pat
 def _read_database_files(folder: Path) -> bytes:
     """Return the SQLite file and its WAL, to check what reached the disk."""
     return b"".join(path.read_bytes() for path in sorted(folder.glob("santral.db*")))
+
+
+async def test_postgres_reconnects_after_disconnect(database_url: str) -> None:
+    if not database_url.startswith("postgresql://"):
+        pytest.skip("a SQLite file has no connection to lose")
+    line = new_timeline(START)
+    store = await _open(database_url, line.clock)
+    store.attach(line.bus)
+    line.publish(ev.CallStarted(call_id="c1", connector="virtual", caller="+1", called="2"))
+    await store.flush()
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    line.publish(ev.CallStarted(call_id="c2", connector="virtual", caller="+1", called="2"))
+    for _ in range(3):  # the first flush may find the connection dead and keep the batch
+        await store.flush()
+        if not store.pending:
+            break
+    record = await store.interaction("c2")
+    await store.close()
+
+    assert record is not None
+    assert store.dropped == 0
