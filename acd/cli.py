@@ -44,7 +44,7 @@ _ROWS_ABOVE = 3
     "--replications",
     type=click.IntRange(1, 10_000),
     default=None,
-    help="Number of replications [default: the scenario's, else 1].",
+    help="Number of replications [default: the scenario's].",
 )
 @click.option("--seed", type=int, default=None, help="Random seed [default: the scenario's].")
 @click.option(
@@ -83,6 +83,7 @@ def simulate(
     queue: str,
 ) -> None:
     """Run SCENARIO_PATH through the real router in virtual time and report interval KPIs."""
+    from acd.sim_kpi import ALL_QUEUES
     from acd.sim_output import draw_chart, kpi_table, write_csv, write_json
     from acd.sim_scenario import load_scenario
     from acd.simulator import run_scenario
@@ -92,6 +93,11 @@ def simulate(
         scenario = load_scenario(scenario_path)
     except SourceError as error:
         raise click.ClickException(f"invalid scenario:\n{error}") from None
+    if queue != ALL_QUEUES and queue not in scenario.acd.queues:
+        known = ", ".join(sorted(scenario.acd.queues))
+        raise click.BadParameter(
+            f"unknown queue {queue!r}; use * or one of: {known}", param_hint="--queue"
+        )
     count = replications or scenario.replications
     try:
         with _quiet_router_logs(), _progress_bar(console, count, progress) as advance:

@@ -480,3 +480,12 @@ def test_simulated_queue_is_fifo_and_busy(
     run_replication(scenario, seed, 0, observer=discipline)
 
     assert discipline.violations == []
+
+
+def test_simulate_command_rejects_unknown_queue() -> None:
+    result = CliRunner().invoke(
+        simulate, [str(SIMULATIONS / "erlang-c-row1.yaml"), "--queue", "sales", "--no-progress"]
+    )
+
+    assert result.exit_code == 2
+    assert "unknown queue 'sales'; use * or one of: support" in result.output
