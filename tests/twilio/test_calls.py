@@ -184,3 +184,13 @@ async def test_rest_rejection_is_connector_error(rig: Rig) -> None:
     assert session["state"] == "queued"
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
+
+
+async def test_exit_key_leaves_queue(rig: Rig) -> None:
+    rig.flow.exit_key = "*"
+    call = await queued_call(rig)
+    call.inputs.append("*")
+    await asyncio.wait_for(call.finished(), 5)
+    assert (call.sid, QueueResult(outcome="left")) in rig.flow.events
+    assert "Goodbye (left)." in call.say_texts()
+    assert call.requested("/twilio/queue-key?step=")

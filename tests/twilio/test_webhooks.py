@@ -227,14 +227,25 @@ async def test_get_webhook_is_signed_over_url(rig: Rig) -> None:
     assert "<Gather" in body
 
 
-async def test_prompt_served_to_signed_request(rig: Rig) -> None:
+async def test_prompt_served_as_wav(rig: Rig) -> None:
     url = rig.peer.url("prompts/en/welcome.wav")
     assert await rig.peer.fetch_audio(url) == (200, pytest.approx(1.9, abs=2.0))
     session = rig.peer._require_session()
     async with session.get(f"{rig.base_url}/twilio/prompts/en/welcome.wav") as response:
-        assert response.status == 403
+        assert response.status == 200
+        assert response.content_type == "audio/wav"
     assert (await rig.peer.fetch_audio(rig.peer.url("prompts/en/missing.wav")))[0] == 404
     assert (await rig.peer.fetch_audio(rig.peer.url("prompts/en/..%2Fsecret.wav")))[0] == 404
+
+
+@pytest.mark.parametrize("settings_overrides", [{"validate_media": True}])
+async def test_media_signature_when_configured(rig: Rig) -> None:
+    assert (await rig.peer.fetch_audio(rig.peer.url("prompts/en/welcome.wav")))[0] == 200
+    session = rig.peer._require_session()
+    async with session.get(f"{rig.base_url}/twilio/prompts/en/welcome.wav") as response:
+        assert response.status == 403
+    async with session.get(f"{rig.base_url}/twilio/music/1.wav") as response:
+        assert response.status == 403
 
 
 async def test_music_segment_is_wav(rig: Rig) -> None:
@@ -324,3 +335,22 @@ async def test_requests_before_start_are_unavailable() -> None:
         status, _ = await peer.post(peer.url("voice"), call_params(new_sid("CA")))
         await runner.cleanup()
     assert status == 503
+
+
+async def test_action_query_signed_as_sent(rig: Rig) -> None:
+    sid = await started_call(rig)
+    url = rig.peer.url("gather?step=1&z=%7E1&a=b%20c&a=a")
+    status, body = await rig.peer.post(url, call_params(sid, Digits="1"))
+    assert status == 200
+    assert "step=2" in body
+    assert rig.flow.events == [(sid, DigitsCollected(digits="1", reason="max_digits"))]
+
+
+async def test_reencoded_action_query_is_forbidden(rig: Rig) -> None:
+    sid = await started_call(rig)
+    params = call_params(sid, Digits="1")
+    signature = rig.peer.sign(rig.peer.url("gather?step=1&z=~1"), params)
+    url = rig.peer.url("gather?step=1&z=%7E1")
+    status, _ = await rig.peer.post(url, params, signature=signature)
+    assert status == 403
+    assert rig.flow.events == []

@@ -73,7 +73,9 @@ class TwilioSettings(BaseModel):
     slow_step_pause: int = Field(default=1, ge=1, le=10)
     whisper: bool = True
     caller_id: str = ""
-    validate_media: bool = True
+    # NOTE: Twilio documents signatures for webhooks, not for <Play> media fetches, so
+    # prompts and hold music (public audio) are served unchecked unless this is set.
+    validate_media: bool = False
 
     @field_validator("public_url")
     @classmethod
