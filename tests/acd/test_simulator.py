@@ -489,3 +489,52 @@ def test_simulate_command_rejects_unknown_queue() -> None:
 
     assert result.exit_code == 2
     assert "unknown queue 'sales'; use * or one of: support" in result.output
+
+
+def csv_scenario(
+    tmp_path: Path, times: str, queue: dict[str, Any], skills: dict[str, int]
+) -> Scenario:
+    """Build a one-agent scenario whose calls arrive at ``times`` (CSV text)."""
+    (tmp_path / "arrivals.csv").write_text(times, encoding="utf-8")
+    return Scenario.model_validate(
+        {
+            "end": 600,
+            "folder": str(tmp_path),
+            "acd": {"queues": {"q": queue}},
+            "arrivals": [
+                {
+                    "queue": "q",
+                    "csv": "arrivals.csv",
+                    "handle_time": {"distribution": "fixed", "value": 60},
+                }
+            ],
+            "agent_groups": [{"name": "a", "count": 1, "queues": ["q"], "skills": skills}],
+        }
+    )
+
+
+def test_wrapup_delays_next_call(tmp_path: Path) -> None:
+    scenario = csv_scenario(tmp_path, "0\n10\n", {"wrapup": 30}, {})
+    waits: list[float] = []
+
+    def observe(now: float, decision: Decision) -> None:
+        if isinstance(decision, Connected):
+            waits.append(decision.waited)
+
+    run_replication(scenario, 1, 0, observer=observe)
+
+    # The second call waits for the first call (60 s) and its wrap-up (30 s).
+    assert waits == [0.0, 80.0]
+
+
+def test_escalation_step_lets_agent_take_call(tmp_path: Path) -> None:
+    queue = {
+        "wrapup": 0,
+        "skills": {"technical": 5},
+        "escalation": [{"after": 45, "min_levels": {"technical": 1}}],
+    }
+    scenario = csv_scenario(tmp_path, "100\n", queue, {"technical": 2})
+
+    total = run_scenario(scenario).total().metrics
+
+    assert total["asa"].mean == pytest.approx(45.0)
