@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.actions import DigitsCollected, RecordingFinished, SpeechResult
-from santral.telephony.twilio.connector import gather_event, record_event
 from santral.telephony.twilio.form import (
     WebhookError,
     parse_call,
@@ -17,6 +16,7 @@ from santral.telephony.twilio.form import (
     parse_record,
     parse_status,
 )
+from santral.telephony.twilio.ivr_events import gather_event, record_event
 from tests.twilio.wire import ACCOUNT_SID, CALL_SID, load
 
 MENU = {"max_digits": 1, "terminator": "#", "complete": []}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from santral.telephony.twilio.connector import Reply, TwilioConnector, Webhook
+from santral.telephony.twilio.connector import TwilioConnector
 from santral.telephony.twilio.routes import setup_routes
 from santral.telephony.twilio.session import (
     CallSession,
@@ -11,6 +11,7 @@ from santral.telephony.twilio.session import (
     SessionStore,
 )
 from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings, TwilioSetupError
+from santral.telephony.twilio.webhook import Reply, Webhook
 
 __all__ = [
     "CallSession",

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -26,23 +24,23 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from ivr.actions import (
     Action,
     CallInfo,
-    DigitsCollected,
-    DigitsReason,
     Enqueue,
     Event,
     PromptFinished,
     QueueResult,
-    RecordingFinished,
-    SpeechResult,
 )
-from ivr.actions import Gather as GatherAction
-from ivr.actions import Record as RecordAction
 from santral.clock import Clock
 from santral.errors import ConnectorError
 from santral.events import EventBus
 from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
 from santral.telephony.twilio import form as params
 from santral.telephony.twilio.hold import HoldMusic, announcement
+from santral.telephony.twilio.ivr_events import (
+    gather_event,
+    language_of,
+    pending_spec,
+    record_event,
+)
 from santral.telephony.twilio.session import (
     STATUS_RANK,
     CallSession,
@@ -53,10 +51,10 @@ from santral.telephony.twilio.session import (
 from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings
 from santral.telephony.twilio.signature import SignedRequest, is_valid
 from santral.telephony.twilio.twiml import Renderer, Urls, Voice, add_endpoint
+from santral.telephony.twilio.webhook import Reply, Webhook, hangup_xml, request_key
 
 log = structlog.get_logger(__name__)
 
-TWIML = "text/xml"
 LEG_GRACE_SECONDS = 10.0
 DIAL_MISSES = {
     "busy": AgentLegResult.BUSY,
@@ -64,33 +62,6 @@ DIAL_MISSES = {
     "failed": AgentLegResult.FAILED,
     "canceled": AgentLegResult.NO_ANSWER,
 }
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """One request from Twilio as the HTTP layer received it.
-
-    ``body`` is the form body of a POST, or the raw query string of a GET.
-    """
-
-    kind: str
-    method: str
-    raw_target: str
-    query: Mapping[str, str]
-    body: bytes
-    signature: str
-    peer_address: str = ""
-    forwarded_proto: str = ""
-    forwarded_host: str = ""
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The HTTP response to a webhook."""
-
-    status: int
-    body: str | bytes = ""
-    content_type: str = TWIML
 
 
 Handler = Callable[[Webhook, params.Form, params.CallParams], Awaitable[Reply]]
@@ -305,11 +276,11 @@ class TwilioConnector:
             actions = task.result()
         except KeyError:
             log.warning("twilio_call_unknown", call_sid=session.call_sid)
-            return await self._reply(session, key, _hangup_xml())
+            return await self._reply(session, key, hangup_xml())
         except Exception as error:
             self._last_error = repr(error)
             log.exception("twilio_ivr_step_failed", call_sid=session.call_sid)
-            return await self._reply(session, key, _hangup_xml())
+            return await self._reply(session, key, hangup_xml())
         session, xml = self._apply(session, actions)
         return await self._reply(session, key, xml)
 
@@ -320,9 +291,9 @@ class TwilioConnector:
         changes: dict[str, Any] = {
             "step": step,
             "awaits": rendered.awaits,
-            "pending": _pending_spec(actions),
+            "pending": pending_spec(actions),
         }
-        language = _language_of(actions)
+        language = language_of(actions)
         if language:
             changes["language"] = language
         if rendered.awaits == "queue":
@@ -349,7 +320,7 @@ class TwilioConnector:
         self, hook: Webhook, form: params.Form, call: params.CallParams
     ) -> tuple[CallSession | None, str, Reply | None]:
         """Load the session; return a replay for a retried request or a stale step."""
-        key = _request_key(hook, form)
+        key = request_key(hook, form)
         session = await self._load(call.call_sid)
         if session is None:
             return None, key, None
@@ -357,7 +328,7 @@ class TwilioConnector:
             log.info("twilio_webhook_retried", call_sid=call.call_sid, kind=hook.kind)
             return session, key, Reply(200, session.last_reply)
         if session.state is CallState.ENDED:
-            return session, key, Reply(200, _hangup_xml())
+            return session, key, Reply(200, hangup_xml())
         step = hook.query.get("step")
         if step is not None and step != str(session.step):
             log.warning(
@@ -367,7 +338,7 @@ class TwilioConnector:
                 step=step,
                 current=session.step,
             )
-            return session, key, Reply(200, session.last_reply or _hangup_xml())
+            return session, key, Reply(200, session.last_reply or hangup_xml())
         return session, key, None
 
     # Handlers: the IVR
@@ -376,7 +347,7 @@ class TwilioConnector:
         async with self._lock(call.call_sid):
             session, key, early = await self._guarded(hook, form, call)
             if session is not None:
-                return early or Reply(200, session.last_reply or _hangup_xml())
+                return early or Reply(200, session.last_reply or hangup_xml())
             session = CallSession(call_sid=call.call_sid, status=call.call_status)
             await self._save(session)
             log.info(
@@ -435,7 +406,7 @@ class TwilioConnector:
                 # NOTE: the step ran in another engine process or before a restart, and its
                 # result is lost with it; the call cannot continue.
                 log.error("twilio_step_lost", call_sid=call.call_sid, step=session.step)
-                return await self._reply(session, key, _hangup_xml())
+                return await self._reply(session, key, hangup_xml())
             await asyncio.wait({task}, timeout=self.settings.reply_budget)
             if not task.done():
                 attempt = int(hook.query.get("attempt", "1")) + 1
@@ -448,7 +419,7 @@ class TwilioConnector:
     ) -> Reply:
         dial = params.parse_dial(form)
         log.info("twilio_transfer_ended", call_sid=call.call_sid, dial_status=dial.status)
-        return Reply(200, _hangup_xml())
+        return Reply(200, hangup_xml())
 
     # Handlers: call status
 
@@ -786,85 +757,9 @@ class _LegFuture(asyncio.Future[AgentLegResult]):
         return future
 
 
-def gather_event(result: params.GatherParams, spec: dict[str, Any], empty: bool) -> Event:
-    """Turn a Gather's request into the IVR event; empty or missing digits mean no input."""
-    if result.speech and not empty:
-        return SpeechResult(text=result.speech, confidence=result.confidence)
-    if empty or not result.digits:
-        return DigitsCollected(digits="", reason="no_input")
-    return DigitsCollected(digits=result.digits, reason=_digits_reason(result, spec))
-
-
-def _digits_reason(result: params.GatherParams, spec: dict[str, Any]) -> DigitsReason:
-    if result.finished_on_key and result.finished_on_key == spec.get("terminator", "#"):
-        return "terminator"
-    if result.digits in spec.get("complete", []):
-        return "complete"
-    if len(result.digits) >= int(spec.get("max_digits", 1)):
-        return "max_digits"
-    return "inter_digit_timeout"
-
-
-def record_event(result: params.RecordParams, spec: dict[str, Any], empty: bool) -> Event:
-    """Turn a Record's request into ``RecordingFinished`` with the reason it stopped."""
-    name = str(spec.get("name", ""))
-    if empty or not result.url:
-        return RecordingFinished(name=name, duration=0.0, reason="silence")
-    if result.digits == "hangup":
-        reason = "hangup"
-    elif result.digits and result.digits in str(spec.get("finish_on_key", "#")):
-        reason = "finish_key"
-    elif result.duration >= float(spec.get("max_length", 0.0)) > 0:
-        reason = "max_length"
-    else:
-        reason = "silence"
-    return RecordingFinished(name=name, duration=result.duration, reason=reason)
-
-
-def _pending_spec(actions: list[Action]) -> dict[str, Any]:
-    last = actions[-1] if actions else None
-    if isinstance(last, GatherAction):
-        return {
-            "max_digits": last.max_digits,
-            "terminator": last.terminator,
-            "complete": list(last.complete),
-        }
-    if isinstance(last, RecordAction):
-        return {
-            "name": last.name,
-            "finish_on_key": last.finish_on_key,
-            "max_length": last.max_length,
-        }
-    return {}
-
-
-def _language_of(actions: list[Action]) -> str:
-    for action in reversed(actions):
-        if isinstance(action, (GatherAction, Enqueue)):
-            return action.language
-        prompts = getattr(action, "prompts", None)
-        if prompts:
-            return str(prompts[-1].language)
-    return ""
-
-
-def _request_key(hook: Webhook, form: params.Form) -> str:
-    digest = hashlib.sha256(hook.kind.encode() + b"\0" + hook.raw_target.encode())
-    for name in sorted(form):
-        for value in form[name]:
-            digest.update(b"\0" + name.encode() + b"=" + value.encode())
-    return digest.hexdigest()
-
-
-def _hangup_xml() -> str:
-    response = VoiceResponse()
-    response.hangup()
-    return str(response.to_xml())
-
-
 def _unknown_call(call: params.CallParams) -> Reply:
     log.warning("twilio_call_unknown", call_sid=call.call_sid)
-    return Reply(200, _hangup_xml())
+    return Reply(200, hangup_xml())
 
 
 def _live_client(credentials: TwilioCredentials) -> Client:

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from santral.telephony.twilio.connector import Reply, TwilioConnector, Webhook
+from santral.telephony.twilio.connector import TwilioConnector
 from santral.telephony.twilio.form import FORM_CONTENT_TYPE, MAX_BODY_BYTES
+from santral.telephony.twilio.webhook import Reply, Webhook
 
 WEBHOOKS = (
     "voice",
