@@ -31,6 +31,7 @@ from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl
 
 log = structlog.get_logger(__name__)
 
+PHONE_UNAVAILABLE = "phone_unavailable"
 DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
 
 QueueResultHandler = Callable[[QueueResult], None]
@@ -119,9 +120,32 @@ class AcdService:
         self._dispositions = list(disposition_codes)
         self._timer: asyncio.TimerHandle | None = None
         self._channels: dict[str, WrittenChannel] = {}
+        self._phone_paused: set[str] = set()
         self._tasks = TaskSupervisor("acd")
         counter = itertools.count(1)
         self._new_id = interaction_ids or (lambda: f"i-{int(self._clock.now())}-{next(counter)}")
+
+    def watch_endpoints(self) -> None:
+        """Follow agents' phones: an unavailable phone makes its agent not ready until back."""
+        self._bus.subscribe(self._on_endpoint_event)
+
+    def _on_endpoint_event(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.EndpointStateChanged) or not event.agent_id:
+            return
+        agent_id = event.agent_id
+        if agent_id not in self._settings.agents:
+            return
+        view = self.router.agent(agent_id)
+        if not event.available and view.status == "available":
+            reason = PHONE_UNAVAILABLE if PHONE_UNAVAILABLE in self._settings.reason_codes else ""
+            log.info("agent_phone_unavailable", agent_id=agent_id, state=event.state)
+            self._phone_paused.add(agent_id)
+            self._apply(self.router.set_agent_status(agent_id, "not_ready", reason))
+        elif event.available and agent_id in self._phone_paused:
+            self._phone_paused.discard(agent_id)
+            if view.status == "not_ready" and view.reason in (PHONE_UNAVAILABLE, ""):
+                log.info("agent_phone_available", agent_id=agent_id, state=event.state)
+                self._apply(self.router.set_agent_status(agent_id, "available"))
 
     @property
     def settings(self) -> AcdSettings:

@@ -56,6 +56,7 @@ class Engine:
         self.ivr_settings = config.ivr.resolve_paths(config.base_dir)
         self.dialplans = self._load_dialplans()
         self.acd = AcdService(config.acd, self.bus, clock=self.clock)
+        self.acd.watch_endpoints()
         self.store: Store | None = None
         self.calls: CallService | None = None
         self.app = web.Application()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from santral.engine import Engine
-from santral.events import OfferCreated
+from santral.events import EndpointStateChanged, OfferCreated
 from santral.telephony.virtual import CallerOutput, KeyScript
 from tests.engine.conftest import EventLog, next_event
 
@@ -85,3 +85,45 @@ async def test_caller_hangs_up_in_queue_is_abandon(engine: Engine, event_log: Ev
     record = await engine.store.interaction(call_id)
     assert record is not None
     assert record["outcome"] == "abandoned_in_queue"
+
+
+async def test_unavailable_phone_pauses_agent(engine: Engine) -> None:
+    await engine.acd.set_status("alice", "available")
+    offline = EndpointStateChanged(
+        connector="asterisk",
+        endpoint="PJSIP/alice",
+        state="UNAVAILABLE",
+        available=False,
+        agent_id="alice",
+    )
+    engine.bus.publish(offline)
+    view = engine.acd.agent_view("alice")
+    assert view["status"] == "not_ready"
+    assert view["reason"] == "phone_unavailable"
+
+    online = EndpointStateChanged(
+        connector="asterisk",
+        endpoint="PJSIP/alice",
+        state="NOT_INUSE",
+        available=True,
+        agent_id="alice",
+    )
+    engine.bus.publish(online)
+    assert engine.acd.agent_view("alice")["status"] == "available"
+
+
+async def test_agent_choice_survives_phone_return(engine: Engine) -> None:
+    await engine.acd.set_status("alice", "not_ready", "lunch")
+    for available in (False, True):
+        engine.bus.publish(
+            EndpointStateChanged(
+                connector="asterisk",
+                endpoint="PJSIP/alice",
+                state="x",
+                available=available,
+                agent_id="alice",
+            )
+        )
+    view = engine.acd.agent_view("alice")
+    assert view["status"] == "not_ready"
+    assert view["reason"] == "lunch"
