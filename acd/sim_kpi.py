@@ -9,8 +9,8 @@ Agent time is split at interval boundaries. The figures:
 - ``asa``: mean wait of answered interactions, in seconds.
 - ``abandon_rate``: abandoned ÷ offered.
 - ``occupancy``: agent time reserved, busy or in wrap-up ÷ that time plus idle available
-  time, over all queues.
-- ``agents``: mean number of agents logged in.
+  time, in the all-queues rows only (NaN in a single queue's rows).
+- ``agents``: mean number of agents logged in, in the all-queues rows only.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from acd.sim_kpi import (
 _ANSWERED = "answered"
 _ABANDONED = "abandoned_in_queue"
 _LOGGED_OUT = ("logged_out", "idle")
+# Agents may serve several queues, so agent time is only reported for all queues together.
+_NO_AGENT_TIME = AgentTime(busy=math.nan, idle=math.nan, logged_in=math.nan)
 
 
 class _Interaction:
@@ -143,7 +145,7 @@ class KpiRecorder:
         for queue in queues:
             counts = self._counts.get((bin_index, queue), QueueCounts())
             everything.add(counts)
-            rows.append(interval_kpi(start, queue, counts, time, length))
+            rows.append(interval_kpi(start, queue, counts, _NO_AGENT_TIME, length))
         rows.append(interval_kpi(start, ALL_QUEUES, everything, time, length))
         return rows
 
@@ -160,7 +162,7 @@ class KpiRecorder:
             for bin_index in counted:
                 counts.add(self._counts.get((bin_index, queue), QueueCounts()))
             everything.add(counts)
-            rows.append(interval_kpi(TOTAL, queue, counts, time, length))
+            rows.append(interval_kpi(TOTAL, queue, counts, _NO_AGENT_TIME, length))
         rows.append(interval_kpi(TOTAL, ALL_QUEUES, everything, time, length))
         return rows
 

@@ -105,8 +105,9 @@ def test_same_seed_same_result() -> None:
     again = run_replication(scenario, 3, 0)
     other = run_replication(scenario, 4, 0)
 
-    assert first.kpis == again.kpis
-    assert first.kpis != other.kpis
+    # repr compares NaN fields (agent time in single-queue rows) as equal text.
+    assert repr(first.kpis) == repr(again.kpis)
+    assert repr(first.kpis) != repr(other.kpis)
 
 
 def test_every_arrival_is_accounted_for() -> None:
@@ -178,7 +179,8 @@ def test_skills_and_shared_agents() -> None:
     assert sales.offered > 1500
     assert support.offered > 1000
     assert 0.0 < sales.metrics["service_level"].mean <= 1.0
-    assert 0.0 < support.metrics["occupancy"].mean <= 1.0
+    assert 0.0 < support.metrics["service_level"].mean <= 1.0
+    assert 0.0 < result.total().metrics["occupancy"].mean <= 1.0
 
 
 class Invariants:
@@ -523,7 +525,8 @@ def test_wrapup_delays_next_call(tmp_path: Path) -> None:
 
     run_replication(scenario, 1, 0, observer=observe)
 
-    # The second call waits for the first call (60 s) and its wrap-up (30 s).
+    # The second call arrives at 10 s and waits until the first call (60 s) and its
+    # wrap-up (30 s) are over at 90 s.
     assert waits == [0.0, 80.0]
 
 
