@@ -3,10 +3,10 @@
 The simulator owns a ``VirtualClock`` and a heap of future events (arrivals, callers
 hanging up, agents accepting offers, conversations ending, shifts starting and ending,
 router timers). It moves the clock to each event in turn and feeds it to
-``acd.router.Router`` exactly as the live engine would. The router's decisions schedule
-further events and are counted by ``KpiRecorder``. Only the clock differs from live:
-agents accept every offer after ``answer_delay`` seconds and the router connects them at
-once.
+``acd.router.Router`` as the live engine does, so only the clock differs from live. The
+router's decisions schedule further events and are counted by ``KpiRecorder``. Simulated
+agents accept every offer after ``answer_delay`` seconds, and the router then connects
+them at once.
 """
 
 from __future__ import annotations
@@ -189,6 +189,7 @@ class _Engine:
         self._timer_at = math.inf
         self._handle_times: dict[str, float] = {}
         self._open_offers: set[str] = set()
+        self._ended_offers: set[str] = set()  # ended before their Offer was handled
         self._streams = [self._stream(spec, rngs) for spec in scenario.arrivals]
         self._handlers: dict[type, Callable[[Any], None]] = {
             Offer: self._on_offer,
@@ -302,19 +303,27 @@ class _Engine:
     # Decisions
 
     def _on_offer(self, offer: Offer) -> None:
+        # Under ring-all, accepting the first offer of a batch ends the others before this
+        # loop reaches them, so an offer may arrive here already ended.
+        if offer.offer_id in self._ended_offers:
+            self._ended_offers.discard(offer.offer_id)
+            return
+        self._open_offers.add(offer.offer_id)
         delay = self.scenario.answer_delay
         if delay > 0:
-            self._open_offers.add(offer.offer_id)
             self._push(self.clock.now() + delay, _ACCEPT, offer.offer_id)
         else:
-            self._apply(self.router.accept(offer.offer_id, connect=True))
+            self._accept(offer.offer_id)
 
     def _on_offer_ended(self, ended: OfferEnded) -> None:
-        self._open_offers.discard(ended.offer_id)
+        if ended.offer_id in self._open_offers:
+            self._open_offers.discard(ended.offer_id)
+        else:
+            self._ended_offers.add(ended.offer_id)
 
     def _accept(self, offer_id: str) -> None:
-        # The offer may have ended while the phone rang: the caller hung up or the agent's
-        # shift ended.
+        # The offer may have ended while the phone rang: the caller hung up, another agent
+        # took a ring-all call, or the agent's shift ended.
         if offer_id in self._open_offers:
             self._open_offers.discard(offer_id)
             self._apply(self.router.accept(offer_id, connect=True))

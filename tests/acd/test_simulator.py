@@ -541,3 +541,32 @@ def test_escalation_step_lets_agent_take_call(tmp_path: Path) -> None:
     total = run_scenario(scenario).total().metrics
 
     assert total["asa"].mean == pytest.approx(45.0)
+
+
+@pytest.mark.parametrize("answer_delay", [0.0, 3.0])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "longest_idle",
+        "round_robin",
+        "fewest_interactions",
+        "least_talk_time",
+        "best_proficiency",
+        "top_down",
+        "random",
+        "ring_all",
+    ],
+)
+def test_every_strategy_simulates(strategy: str, answer_delay: float) -> None:
+    scenario = single_queue([120], 5, 60, patience=30, answer_delay=answer_delay)
+    queues = {"q": {"wrapup": 0, "strategy": strategy}}
+    acd = scenario.acd.model_validate({"queues": queues})
+    scenario = scenario.model_copy(update={"acd": acd})
+    invariants = Invariants()
+
+    replication = run_replication(scenario, 2, 0, observer=invariants)
+
+    total = next(row for row in replication.kpis if row.start < 0 and row.queue == "*")
+    assert invariants.violations == []
+    assert total.offered > 0
+    assert total.answered + total.abandoned == total.offered
