@@ -7,6 +7,9 @@ POST requests, each for a new CallSid, over keep-alive connections. Two runs:
 * throughput: ``--requests`` requests with ``--concurrency`` in flight, as fast as they go;
 * paced: ``--rate`` requests per second for ``--seconds`` seconds, latency percentiles.
 
+A third figure leaves HTTP out: the same webhooks handed straight to the connector in
+this process, which is the connector's own cost per request.
+
 Usage: ``.venv/bin/python benchmarks/bench_twilio.py [--rate 1000] [--seconds 5]``
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import multiprocessing
 import os
 import platform
@@ -23,13 +27,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 from ivr.actions import Action, CallInfo, Event, Gather, Prompt, QueueResult
 from santral.clock import SystemClock
 from santral.events import EventBus
 from santral.telephony.base import CallControl, QueueStatus
-from santral.telephony.twilio import TwilioConnector, TwilioSettings, setup_routes
+from santral.telephony.twilio import TwilioConnector, TwilioSettings, Webhook, setup_routes
 from santral.telephony.twilio.signature import sign
 from santral.testing.twilio_peer import new_sid
 
@@ -89,12 +94,13 @@ def serve(port: int, ready: multiprocessing.synchronize.Event) -> None:
         ready.set()
         await asyncio.Event().wait()
 
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    quiet_logs()
     asyncio.run(main())
+
+
+def quiet_logs() -> None:
+    """Drop INFO lines (one per call) so the figures measure webhooks, not the terminal."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def signed_requests(count: int) -> list[tuple[bytes, str]]:
@@ -153,6 +159,26 @@ async def paced(url: str, requests: list[tuple[bytes, str]], rate: float) -> lis
     return latencies
 
 
+async def in_process(requests: list[tuple[bytes, str]]) -> float:
+    """Return the connector's own cost per webhook in microseconds, without HTTP."""
+    connector = TwilioConnector(
+        TwilioSettings(public_url=PUBLIC_URL, hold_music=None),
+        MenuOnly(),
+        clock=SystemClock(),
+        bus=EventBus(),
+        environ={"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN},
+        rest_client=object(),  # type: ignore[arg-type]  # never used: no agent legs
+    )
+    await connector.start()
+    hooks = [Webhook("voice", "POST", "/twilio/voice", {}, body, sig) for body, sig in requests]
+    began = time.perf_counter()
+    for hook in hooks:
+        reply = await connector.handle_webhook(hook)
+        if reply.status != 200:
+            raise RuntimeError(f"webhook returned HTTP {reply.status}")
+    return (time.perf_counter() - began) / len(hooks) * 1e6
+
+
 def machine() -> str:
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -172,6 +198,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="paced run, requests per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="paced run length in seconds")
     options = parser.parse_args()
+    load = os.getloadavg()[0]
+    quiet_logs()
 
     ready = multiprocessing.Event()
     server = multiprocessing.Process(target=serve, args=(options.port, ready), daemon=True)
@@ -188,9 +216,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.join(5)
+    cost = asyncio.run(in_process(signed_requests(5000)))
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, 1-minute load average {load:.1f} before the runs")
     print(
         f"throughput: {rate:,.0f} signed voice webhooks/s "
         f"({options.requests} requests, {options.concurrency} in flight)"
@@ -199,6 +228,7 @@ def main() -> None:
         f"paced {options.rate:,.0f}/s for {options.seconds:g} s: p50 {p50:.2f} ms, "
         f"p99 {p99:.2f} ms, max {latencies[-1] * 1000:.2f} ms"
     )
+    print(f"in process, without HTTP: {cost:.0f} us per webhook")
 
 
 if __name__ == "__main__":
