@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -145,7 +146,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000, help="events published per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval in seconds (CPython's default is 0.005)")
     options = parser.parse_args()
+    if options.switch_interval is not None:
+        sys.setswitchinterval(options.switch_interval)
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         urls = {"sqlite": f"sqlite:///{folder / 'bench.db'}"}

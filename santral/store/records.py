@@ -19,6 +19,9 @@ from santral.store.database import Database
 
 MASK = "***"
 
+# One encoder for every row: json.dumps with keyword arguments builds a new one per call.
+_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
+
 # Outcome of a call that never reached a queue, from the IVR's own outcome.
 _IVR_ONLY_OUTCOME = (
     "CASE WHEN ivr_outcome = 'transferred' THEN 'transferred'"
@@ -95,7 +98,7 @@ class Projection:
         record_key = getattr(event, "call_id", "") or getattr(event, "interaction_id", "")
         return (
             event.seq, event.ts, event.type, record_key, getattr(event, "agent_id", ""),
-            json.dumps(body, default=str),
+            _JSON.encode(body),
         )
 
     def _ivr_finished(self, database: Database, event: ev.IvrFinished) -> None:
@@ -109,7 +112,7 @@ class Projection:
             "INSERT INTO ivr_variables (record_id, name, value, ts) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (record_id, name) DO UPDATE SET value = excluded.value, ts = excluded.ts",
             [
-                (event.call_id, name, json.dumps(value, default=str), event.ts)
+                (event.call_id, name, _JSON.encode(value), event.ts)
                 for name, value in variables.items()
             ],
         )
