@@ -13,7 +13,6 @@ from aiohttp import web
 
 from cti.api import RestApi
 from cti.auth import Authenticator
-from cti.background import BackgroundTasks
 from cti.hub import Hub
 from cti.openapi import EVENTS_SCHEMA, openapi_document
 from cti.pop import WebhookSender
@@ -22,6 +21,7 @@ from cti.settings import CtiSettings
 from cti.ws import WebSocketEndpoint
 from santral.clock import Clock, SystemClock
 from santral.events import EventBus, QueueStatsUpdated
+from santral.tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +68,7 @@ def setup(
     app.router.add_static("/cti/static/", STATIC, append_version=False)
 
     async def run_hub(app: web.Application) -> AsyncIterator[None]:
-        tasks = BackgroundTasks("cti_stats")
+        tasks = TaskSupervisor("cti_stats")
         hub.start()
         tasks.spawn(publish_queue_stats(desk, bus, settings.queue_stats_interval),
                     name="cti_queue_stats")

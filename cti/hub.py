@@ -19,7 +19,6 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from cti.auth import Principal
-from cti.background import BackgroundTasks
 from cti.pop import WebhookSender, build_pop
 from cti.ports import AgentDesk, InteractionHistory
 from cti.settings import CtiSettings
@@ -27,10 +26,12 @@ from santral.clock import Clock, SystemClock
 from santral.events import (
     Event,
     EventBus,
+    InteractionConnected,
     OfferCreated,
     OfferEnded,
     OfferHistoryFound,
 )
+from santral.tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -38,13 +39,14 @@ MESSAGE_VERSION: Final = 1
 DAY = 86_400.0
 CLOSE_TIMEOUT = 1.0  # seconds to wait for a close handshake before aborting the transport
 WRITE_BUFFER_LIMIT = 64 * 1024  # bytes in a transport's buffer before messages queue up
-MAX_HISTORY_OFFERS = 1000  # offers whose previous contacts are kept for snapshots
+MAX_TRACKED_OFFERS = 10_000  # open offers whose pop is kept; the oldest go first
 
 # Events an agent receives about itself; supervisors get these for every agent and more.
 AGENT_EVENTS: Final = frozenset({
     "agent_status_changed", "agent_state_changed", "offer_created", "offer_ended",
     "offer_history_found", "interaction_connected", "interaction_held", "interaction_ended",
-    "wrapup_started", "wrapup_ended",
+    "wrapup_started", "wrapup_ended", "interaction_message", "typing_changed",
+    "agent_leg_changed", "endpoint_state_changed",
 })
 SUPERVISOR_EVENTS: Final = AGENT_EVENTS | {"interaction_queued", "queue_stats_updated"}
 
@@ -164,6 +166,13 @@ class Client:
                 self._transport.abort()
 
 
+@dataclass
+class _TrackedOffer:
+    interaction_id: str
+    pop: dict[str, Any]
+    history: list[dict[str, Any]] | None = None
+
+
 class Hub:
     """Routes bus events to clients and builds the snapshots they start from."""
 
@@ -184,8 +193,8 @@ class Hub:
         self._clock = clock or SystemClock()
         self._webhooks = webhooks
         self._clients: set[Client] = set()
-        self._history: dict[str, list[dict[str, Any]]] = {}  # offer id -> previous contacts
-        self._tasks = BackgroundTasks("cti_hub")
+        self._offers: dict[str, _TrackedOffer] = {}  # open offers by offer id
+        self._tasks = TaskSupervisor("cti_hub")
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -248,10 +257,11 @@ class Hub:
         offer = view.get("offer")
         if not offer:
             return view
-        pop = build_pop(offer.get("pop") or {}, str(offer.get("queue", "")), self._settings)
-        history = self._history.get(str(offer.get("offer_id")))
-        if history is not None:
-            pop["previous_interactions"] = history
+        tracked = self._offers.get(str(offer.get("offer_id")))
+        raw = {**(offer.get("pop") or {}), **(tracked.pop if tracked else {})}
+        pop = build_pop(raw, str(offer.get("queue", "")), self._settings)
+        if tracked is not None and tracked.history is not None:
+            pop["previous_interactions"] = tracked.history
         return {**view, "offer": {**offer, "pop": pop}}
 
     def _on_event(self, event: Event) -> None:
@@ -272,14 +282,20 @@ class Hub:
         return message
 
     def _track(self, event: Event) -> None:
+        """Keep the pop and previous contacts of open offers, for snapshots and views."""
         if isinstance(event, OfferCreated):
+            self._offers[event.offer_id] = _TrackedOffer(event.interaction_id, event.pop)
+            while len(self._offers) > MAX_TRACKED_OFFERS:
+                del self._offers[next(iter(self._offers))]
             self._offer_created(event)
-        elif isinstance(event, OfferHistoryFound):
-            self._history[event.offer_id] = event.interactions
-            while len(self._history) > MAX_HISTORY_OFFERS:
-                del self._history[next(iter(self._history))]
+        elif isinstance(event, OfferHistoryFound) and event.offer_id in self._offers:
+            self._offers[event.offer_id].history = event.interactions
         elif isinstance(event, OfferEnded):
-            self._history.pop(event.offer_id, None)
+            self._offers.pop(event.offer_id, None)
+        elif isinstance(event, InteractionConnected):
+            for offer_id, tracked in list(self._offers.items()):
+                if tracked.interaction_id == event.interaction_id:
+                    del self._offers[offer_id]
 
     def _offer_created(self, event: OfferCreated) -> None:
         crm = self._settings.crm_pop.get(event.queue)

@@ -20,9 +20,9 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from cti.background import BackgroundTasks
 from cti.settings import CrmPopConfig, CtiSettings
 from santral.clock import Clock, SystemClock
+from santral.tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +98,7 @@ class WebhookSender:
         self._settings = settings
         self._clock = clock or SystemClock()
         self._environ = os.environ if environ is None else environ
-        self._tasks = BackgroundTasks("cti_webhooks")
+        self._tasks = TaskSupervisor("cti_webhooks")
         self._session: aiohttp.ClientSession | None = None
 
     @property

@@ -68,12 +68,14 @@ function renderOffer(offer) {
     rows.push(element("dt", {}, "IVR path"), element("dd", { "data-field": "ivr_path" }, pop.ivr_path.join(" › ")));
   }
   for (const [name, value] of Object.entries(pop.variables || {})) {
-    rows.push(element("dt", {}, name), element("dd", { "data-variable": name }, value));
+    rows.push(element("dt", {}, name), element("dd", { "data-variable": name }, displayValue(value)));
   }
   for (const [name, value] of Object.entries(pop.crm || {})) {
-    rows.push(element("dt", {}, `CRM ${name}`), element("dd", { "data-crm": name }, typeof value === "object" ? JSON.stringify(value) : value));
+    rows.push(element("dt", {}, `CRM ${name}`), element("dd", { "data-crm": name }, displayValue(value)));
   }
   byId("pop").replaceChildren(...rows);
+  byId("offer-messages").replaceChildren(
+    ...(pop.messages && pop.messages.length ? [transcript(pop.messages, pop.subject)] : []));
   const link = byId("crm-link");
   link.hidden = !pop.crm_url;
   if (pop.crm_url) link.href = pop.crm_url;
@@ -81,6 +83,11 @@ function renderOffer(offer) {
   byId("accept").dataset.offer = offer.offer_id;
   byId("reject").dataset.offer = offer.offer_id;
   panel.dataset.expiresAt = offer.expires_at || nowSeconds() + (offer.timeout || 0);
+}
+
+function displayValue(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 function renderHistory(entries) {
@@ -130,14 +137,21 @@ function interactionCard(item) {
   return card;
 }
 
-function writtenMessages(item, attributes, base) {
-  const messages = attributes.messages || [];
+function transcript(messages, subject) {
   const box = element("div", { class: "messages" });
-  if (attributes.subject) box.append(element("p", { class: "subject" }, attributes.subject));
+  if (subject) box.append(element("p", { class: "subject" }, subject));
   for (const message of messages) {
+    if (message.subject && message.subject !== subject) {
+      box.append(element("p", { class: "subject" }, message.subject));
+    }
     box.append(element("p", { class: `message ${message.direction || "in"}` },
       element("span", { class: "muted" }, `${message.from || ""}: `), message.text));
   }
+  return box;
+}
+
+function writtenMessages(item, attributes, base) {
+  const box = transcript(attributes.messages || [], attributes.subject);
   const reply = element("textarea", { rows: 2, "aria-label": "Reply", maxlength: 32000 });
   box.append(reply, element("button", { type: "button", onclick: () => act("POST", `${base}/messages`, { text: reply.value }) }, "Send"));
   return box;

@@ -81,6 +81,7 @@ export class EventStream {
   }
 
   receive(message) {
+    if (typeof message.ts === "number") serverOffset = message.ts - Date.now() / 1000;
     if (message.type === "snapshot") {
       this.attempts = 0;
       this.onStatus("live");
@@ -125,11 +126,16 @@ export function element(tag, attributes = {}, ...children) {
 }
 
 export function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds)) return "0:00";
   const total = Math.max(0, Math.floor(seconds));
   const minutes = Math.floor(total / 60);
   return `${minutes}:${String(total % 60).padStart(2, "0")}`;
 }
 
+// Seconds the engine's clock is ahead of this browser's, from the last message's ts, so
+// countdowns and timers follow the engine even when the two clocks differ.
+let serverOffset = 0;
+
 export function nowSeconds() {
-  return Date.now() / 1000;
+  return Date.now() / 1000 + serverOffset;
 }
