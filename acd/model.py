@@ -112,6 +112,7 @@ class AgentRecord:
         self.status = AgentStatus.LOGGED_OUT
         self.reason = ""
         self.state = AgentState.IDLE
+        # Channel -> connected interactions; a channel with none has no key.
         self.active: dict[str, set[InteractionRecord]] = {}
         self.offer: OfferRecord | None = None
         self.wrapup_until: float | None = None
@@ -145,6 +146,8 @@ class AgentRecord:
             return ()
         if not self.active:
             return self.channels
+        if self.settings.voice_exclusive and "voice" in self.active:
+            return ()
         return tuple(channel for channel in self.channels if self.capacity_reason(channel) is None)
 
     def can_take(self, channel: str) -> bool:
@@ -169,7 +172,7 @@ class AgentRecord:
     def derive_state(self) -> AgentState:
         if self.offer is not None:
             return AgentState.RESERVED
-        if self.active_count():
+        if self.active:
             return AgentState.BUSY
         if self.wrapup_until is not None:
             return AgentState.WRAP_UP

@@ -81,6 +81,9 @@ _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionSt
 
 Timer = tuple[float, int, int, Any, Any]
 
+# Distinct requirement sets remembered between arrivals; most floors use a few hundred.
+_NEEDS_CACHE_SIZE = 10_000
+
 
 class Router:
     """Skill-based routing of voice calls, chats and emails to agents.
@@ -113,6 +116,7 @@ class Router:
         self._groups: dict[str, list[AgentRecord]] = {}
         self._in_queue: dict[str, int] = {}
         self._timers: list[Timer] = []
+        self._needs_cache: dict[tuple[Any, ...], Requirements] = {}
         self._sequence = count()
         self._offer_counter = 0
         self.stats: Statistics | None = Statistics(settings) if record_statistics else None
@@ -450,6 +454,7 @@ class Router:
 
     def _apply_settings(self, settings: AcdSettings) -> None:
         self._generation += 1
+        self._needs_cache.clear()
         self._rules = {
             name: QueueRules(name, queue, self._generation)
             for name, queue in settings.queues.items()
@@ -550,19 +555,28 @@ class Router:
         preferred: Mapping[str, int] | None,
         language: str | None,
     ) -> Requirements:
-        required = rules.settings.skills if skills is None else skills
-        for skill, level in {**required, **(preferred or {})}.items():
+        required = tuple(sorted((rules.settings.skills if skills is None else skills).items()))
+        wanted = tuple(sorted(preferred.items())) if preferred else ()
+        key = (rules, channel, required, wanted, language or None)
+        needs = self._needs_cache.get(key)
+        if needs is not None:
+            return needs
+        for skill, level in required + wanted:
             if not 1 <= level <= 10:
                 raise AcdError(f"skill {skill!r} has level {level}; levels run from 1 to 10")
-        return Requirements(
+        needs = Requirements(
             queue=rules.name,
             channel=channel,
-            skills=tuple(sorted(required.items())),
-            preferred=tuple(sorted((preferred or {}).items())),
+            skills=required,
+            preferred=wanted,
             language=language or None,
             queues=frozenset((rules.name,)),
             groups=frozenset(rules.settings.groups),
         )
+        if len(self._needs_cache) >= _NEEDS_CACHE_SIZE:
+            self._needs_cache.clear()
+        self._needs_cache[key] = needs
+        return needs
 
     def _join_refusal(self, rules: QueueRules, needs: Requirements) -> str | None:
         limit = rules.settings.max_length

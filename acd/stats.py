@@ -353,8 +353,8 @@ class Statistics:
         state = self._state.get(agent_id, "idle")
         if state != "idle":
             return state
-        status = self._status.get(agent_id, AgentStatus.LOGGED_OUT.value)
-        return "idle" if status == AgentStatus.AVAILABLE.value else status
+        status = self._status.get(agent_id, "logged_out")
+        return "idle" if status == "available" else status
 
     def _switch_mode(self, agent_id: str, now: float) -> None:
         previous = self._mode_since.get(agent_id)
@@ -363,6 +363,13 @@ class Statistics:
         self._mode_since[agent_id] = (self._mode(agent_id), now)
 
     def _add_mode_time(self, agent_id: str, mode: str, start: float, end: float) -> None:
+        if end <= start:
+            return
+        bucket = self._bucket(start)
+        if end <= bucket + self.interval:
+            modes = self._agent(agent_id, bucket).modes
+            modes[mode] = modes.get(mode, 0.0) + end - start
+            return
         for bucket, seconds in self._split(start, end):
             modes = self._agent(agent_id, bucket).modes
             modes[mode] = modes.get(mode, 0.0) + seconds

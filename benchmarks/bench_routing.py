@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/bench_routing.py [--agents 10000] [--waiting 10000]``.
 
 The floor: ``--agents`` agents in 10 queues with 100 skill profiles (10 per queue, one or
-two required skills), every agent in 2 queues with 6 of 20 skills. Steady state keeps
+two required skills), every agent in 2 queues with 10 of 20 skills. Steady state keeps
 about ``--waiting`` interactions waiting, and every agent who can serve one of them busy
 (agents whose profiles have nothing waiting stay idle). One cycle is three router inputs:
 an agent ends an interaction (the router offers it the best waiting interaction it can
@@ -60,7 +60,7 @@ def build_floor(agent_count: int, rng: random.Random) -> tuple[AcdSettings, list
     agents = {
         f"agent{index}": {
             "queues": rng.sample(QUEUES, 2),
-            "skills": {skill: rng.randint(3, 10) for skill in rng.sample(SKILLS, 6)},
+            "skills": {skill: rng.randint(3, 10) for skill in rng.sample(SKILLS, 10)},
         }
         for index in range(agent_count)
     }
@@ -171,6 +171,7 @@ class Floor:
             record_statistics=record_statistics,
         )
         self.counter = 0
+        self.specs: dict[str, ProfileSpec] = {}
         self.counts: list[int] = []
         self.connected: list[str] = []
         for agent_id in self.settings.agents:
@@ -180,6 +181,7 @@ class Floor:
     def arrive(self) -> list[Decision]:
         self.counter += 1
         spec = self.profiles[self.rng.randrange(len(self.profiles))]
+        self.specs[f"i{self.counter}"] = spec
         self.clock.advance(0.01)
         return self.router.add_interaction(f"i{self.counter}", spec.queue, skills=spec.skills)
 
@@ -204,7 +206,7 @@ class Floor:
         self.connect_offers(arrived, samples)
 
 
-def run_router(args: argparse.Namespace, *, record_statistics: bool) -> str:
+def run_router(args: argparse.Namespace, *, record_statistics: bool) -> tuple[str, Floor]:
     started = time.perf_counter()
     floor = Floor(args.agents, args.waiting, args.seed, record_statistics=record_statistics)
     setup = time.perf_counter() - started
@@ -217,27 +219,32 @@ def run_router(args: argparse.Namespace, *, record_statistics: bool) -> str:
     for _ in range(args.cycles):
         floor.cycle(samples)
     elapsed = time.perf_counter() - begin
+    gc.unfreeze()
     decisions = sum(floor.counts)
     label = "router, statistics on" if record_statistics else "router, statistics off"
     header = (
         f"{label}: {args.agents} agents, {len(floor.connected)} connected, {waiting} waiting, "
         f"100 profiles, setup {setup:.1f} s"
     )
-    return f"{header}\n  {args.cycles} cycles: {samples.report(decisions, elapsed)}"
+    return f"{header}\n  {args.cycles} cycles: {samples.report(decisions, elapsed)}", floor
 
 
-def run_naive(args: argparse.Namespace) -> str:
-    rng = random.Random(args.seed)
-    settings, profiles = build_floor(args.agents, rng)
-    clock = VirtualClock(0)
-    naive = NaiveRouter(settings, clock)
-    for agent_id in settings.agents:
-        naive.idle[agent_id] = 0.0
-    counter = 0
-    for _ in range(args.agents + args.waiting):
-        counter += 1
-        clock.advance(0.01)
-        naive.add(f"i{counter}", profiles[rng.randrange(len(profiles))])
+def run_naive(args: argparse.Namespace, floor: Floor) -> str:
+    """Time the naive scan router on a copy of ``floor``'s state."""
+    naive = NaiveRouter(floor.settings, floor.clock)
+    for interaction_id in floor.router.interactions():
+        view = floor.router.interaction(interaction_id)
+        spec = floor.specs[interaction_id]
+        if view.agent_id is not None:
+            naive.busy[view.agent_id] = interaction_id
+        else:
+            naive.sequence += 1
+            entry = (0, view.enqueued_at, naive.sequence, interaction_id, spec)
+            naive.waiting.append(entry)
+    for agent_id in floor.settings.agents:
+        if agent_id not in naive.busy:
+            naive.idle[agent_id] = 0.0
+    rng, clock, counter, profiles = floor.rng, floor.clock, floor.counter, floor.profiles
     busy = list(naive.busy)
     samples = Samples()
     begin = time.perf_counter()
@@ -309,9 +316,11 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     print(machine())
-    print(run_router(args, record_statistics=True))
-    print(run_router(args, record_statistics=False))
-    print(run_naive(args))
+    report, _ = run_router(args, record_statistics=True)
+    print(report)
+    report, floor = run_router(args, record_statistics=False)
+    print(report)
+    print(run_naive(args, floor))
     print(measure_memory(args.waiting, args.seed))
 
 
