@@ -54,8 +54,8 @@ class DialplanSet:
             dialplan_name, node = target.split(".", 1)
             dialplan = self.dialplans.get(dialplan_name)
             return (dialplan_name, node) if dialplan and node in dialplan.nodes else None
-        here = self.dialplans.get(current)
-        if here is not None and target in here.nodes:
+        current_plan = self.dialplans.get(current)
+        if current_plan is not None and target in current_plan.nodes:
             return current, target
         other = self.dialplans.get(target)
         if other is not None:

@@ -1,9 +1,9 @@
 """DTMF key strings and menu option patterns.
 
-An option is either literal keys (``"1"``, ``"12"``, ``"*9"``) or, when it starts with
-``_``, a pattern in the Asterisk extension style: ``X`` is any digit, ``Z`` is 1-9, ``N``
-is 2-9 and ``[1-4]`` is a set of keys; other characters stand for themselves. ``_9XX``
-matches ``901`` to ``999``.
+An option is either literal keys (``"1"``, ``"12"``, ``"*9"``) or a pattern in the
+Asterisk extension style, which starts with ``_``. In a pattern ``X`` is any digit, ``Z``
+is 1-9, ``N`` is 2-9 and ``[1-4]`` is a set of keys. Other characters match themselves,
+so ``_9XX`` matches ``900`` to ``999``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ returns to the engine. It does no I/O and reads no clock: every method takes ``n
 
 Timing rules:
 
-- the first-digit ``timeout`` runs from the end of the prompts; with ``barge_in`` a key
-  pressed during the prompts counts (and the connector stops the prompts);
+- the first-digit ``timeout`` runs from the end of the prompts. With ``barge_in`` a key
+  pressed during the prompts counts, and the connector stops the prompts;
 - once the first key arrives only the ``inter_digit_timeout`` runs, from the latest key;
 - the terminator ends collection at once and is not part of the digits;
 - collection ends at ``max_digits``;

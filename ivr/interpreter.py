@@ -7,8 +7,8 @@ are sealed in the state and masked in ``SetVariables`` (see ``ivr.sealing``).
 
 The interpreter runs nodes that need no caller (set, branch, schedule, goto, ...) in one
 step. A step that runs more than ``ivr.max_steps`` nodes hangs up with reason
-``ivr_loop``; validation rejects dialplans where that can happen, so this guards against
-dialplans changed behind the validator's back.
+``ivr_loop``. Validation rejects dialplans where that can happen, so the limit only
+guards against a set that was built without the loader's checks.
 """
 
 from __future__ import annotations

@@ -72,11 +72,11 @@ class PromptItem(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PromptItem:
-        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
-        if len(given) != 1:
+        present = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(present) != 1:
             raise ValueError(
                 f"a prompt item needs exactly one of file, tts, digits, number, date, silence; "
-                f"found {given or 'none'}"
+                f"found {present or 'none'}"
             )
         return self
 
@@ -196,9 +196,11 @@ class SayNode(NodeBase):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SayNode:
-        given = [name for name in ("text", "digits", "number", "date") if getattr(self, name)]
-        if len(given) != 1:
-            raise ValueError(f"say needs exactly one of text, digits, number, date; found {given}")
+        present = [name for name in ("text", "digits", "number", "date") if getattr(self, name)]
+        if len(present) != 1:
+            raise ValueError(
+                f"say needs exactly one of text, digits, number, date; found {present}"
+            )
         return self
 
 

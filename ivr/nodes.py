@@ -1,4 +1,4 @@
-"""What each node kind does when the call enters it and when the caller answers.
+"""Node handlers: what each kind does when a call enters it and when its action completes.
 
 An ``enter`` handler returns the next target to run at once, or None when it waits for an
 event (its action is in ``session.actions``) or ended the call. A ``resume`` handler takes
@@ -59,7 +59,9 @@ def keys_of(event: Event) -> str | None:
         return event.digits
     if isinstance(event, SpeechResult):
         spoken = event.text.replace(" ", "")
-        return spoken if spoken.isdigit() else ("?" if spoken else "")
+        if spoken and not spoken.isdigit():
+            return "?"  # words match no option, so the menu counts them as invalid
+        return spoken
     return None
 
 

@@ -60,11 +60,12 @@ async def render_all(
     English with an unknown voice name).
     """
     settings = dialplans.settings
-    wanted = set(languages or settings.languages)
+    selected = set(languages or settings.languages)
     jobs = {
         key: text
         for key, text in sorted(declared_prompts(dialplans).items())
-        if key[0] in wanted and not (missing_only and resolve(settings, key[0], key[1]) is not None)
+        if key[0] in selected
+        and not (missing_only and resolve(settings, key[0], key[1]) is not None)
     }
     if not jobs:
         return []

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class IvrSettings(BaseModel):
-    """Where the dialplans and prompts live and how called numbers reach them.
+    """IVR settings: the dialplan and prompt folders, and the entries of called numbers.
 
     Relative paths are relative to the directory of ``config.yaml``. The defaults need no
     external service: prompts come from the committed recordings.

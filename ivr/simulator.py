@@ -73,7 +73,7 @@ class FakeHttpReply:
 
 @dataclass
 class Transcript:
-    """What happened on a simulated call."""
+    """The record of a simulated call: timed actions and events, and the final state."""
 
     actions: list[tuple[float, Action]] = field(default_factory=list)
     events: list[tuple[float, Event]] = field(default_factory=list)
@@ -182,7 +182,7 @@ class Simulator:
         self.on_step(self.clock.now(), event)
 
     def _next_event(self, actions: list[Action]) -> Event | None:
-        """Return the event answering the last actionable action, or None when done."""
+        """Return the event that completes the last action expecting one, or None when done."""
         for action in reversed(actions):
             if isinstance(action, Transfer | Hangup):
                 return None
@@ -257,15 +257,18 @@ class Simulator:
 
 def describe(item: Action | Event) -> str:
     """Return one readable line for a transcript entry (sensitive values stay masked)."""
+    if isinstance(item, Action):
+        return _describe_action(item)
+    return _describe_event(item)
+
+
+def _describe_action(item: Action) -> str:
     if isinstance(item, Play | Gather):
         hide = isinstance(item, Gather) and item.sensitive
         prompts = ", ".join(_prompt_text(prompt, hide) for prompt in item.prompts)
         if isinstance(item, Play):
             return f"play {prompts}"
         return f"gather (max {item.max_digits} digits, timeout {item.timeout:g}s) {prompts}"
-    if isinstance(item, DigitsCollected):
-        shown = item.digits or "(nothing)"
-        return f"keys {shown} [{item.reason}]"
     if isinstance(item, SetVariables):
         return "set " + ", ".join(f"{name}={value!r}" for name, value in item.variables.items())
     if isinstance(item, Enqueue):
@@ -275,8 +278,6 @@ def describe(item: Action | Event) -> str:
         )
     if isinstance(item, HttpRequest):
         return f"http {item.method} {item.display_url or item.url}"
-    if isinstance(item, HttpResult):
-        return f"http reply {item.status} {item.error}".rstrip()
     if isinstance(item, Transfer):
         return f"transfer to {item.target}"
     if isinstance(item, Hangup):
@@ -285,6 +286,15 @@ def describe(item: Action | Event) -> str:
         return f"survey {item.question} = {item.score}"
     if isinstance(item, PauseRecording):
         return "pause recording" if item.paused else "resume recording"
+    return item.kind.replace("_", " ")
+
+
+def _describe_event(item: Event) -> str:
+    if isinstance(item, DigitsCollected):
+        pressed = item.digits or "(nothing)"
+        return f"keys {pressed} [{item.reason}]"
+    if isinstance(item, HttpResult):
+        return f"http reply {item.status} {item.error}".rstrip()
     if isinstance(item, QueueResult):
         return f"queue result {item.outcome}"
     if isinstance(item, RecordingFinished):

@@ -16,7 +16,7 @@ from santral.errors import Problem, SourcePosition
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """A parsed YAML file: plain data plus the round-trip tree that knows positions."""
+    """A parsed YAML file: plain data plus the round-trip tree that records positions."""
 
     path: str
     data: Any
