@@ -98,11 +98,17 @@ class Store:
             size = self.settings.batch_size
             for start in range(0, len(batch), size):
                 chunk = batch[start : start + size]
-                if not await self._write_chunk(chunk):
+                try:
+                    ok = await self._write_chunk(chunk)
+                except asyncio.CancelledError:
+                    # The worker still writes this chunk; keep the rest for the next flush.
+                    self._retry = batch[start + size :]
+                    raise
+                if not ok:
                     self._retry = chunk + batch[start + size :]
                     break
                 written += len(chunk)
-            self.written += written
+                self.written += len(chunk)
             return written
 
     async def _write_chunk(self, chunk: list[Event]) -> bool:

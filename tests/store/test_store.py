@@ -305,3 +305,25 @@ async def test_postgres_reconnects_after_disconnect(database_url: str) -> None:
 
     assert record is not None
     assert store.dropped == 0
+
+
+async def test_cancelled_flush_keeps_rest(tmp_path: Path) -> None:
+    line = new_timeline(START)
+    settings = StoreSettings(url=f"sqlite:///{tmp_path / 'c.db'}", batch_size=10,
+                             flush_interval=1.0)
+    store = await open_store(settings, clock=line.clock)
+    store.attach(line.bus)
+    for number in range(100):
+        line.publish(ev.CallStarted(call_id=f"c{number}", connector="virtual", caller="+1",
+                                    called="2"))
+    flushing = asyncio.create_task(store.flush())
+    await asyncio.sleep(0)
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    await store.close()
+    store = await open_store(settings)
+    rows = await _all_rows(store, "interactions")
+    await store.close()
+
+    assert len(rows) == 100
