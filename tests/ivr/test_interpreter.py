@@ -397,7 +397,7 @@ def test_unknown_number_raises(load, clock: VirtualClock) -> None:
         interpreter.start(dialplans, CALL, clock)
 
 
-def test_call_continues_after_reload_without_its_node(
+def test_reload_without_current_node(
     load, write: Write, settings: IvrSettings, clock: VirtualClock
 ) -> None:
     dialplans = load(FLOW)

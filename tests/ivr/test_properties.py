@@ -85,7 +85,7 @@ def test_shipped_dialplans_always_end(
 
 @settings(max_examples=40, deadline=None)
 @given(keys=st.lists(key_inputs, max_size=8), hang_up_after=st.integers(0, 5))
-def test_caller_hangup_anywhere_ends_the_call(keys: list[KeyInput], hang_up_after: int) -> None:
+def test_hangup_anywhere_ends_call(keys: list[KeyInput], hang_up_after: int) -> None:
     script = [*keys[:hang_up_after], KeyInput(hang_up=True)]
 
     run_call(SHIPPED, script, [], ["answered"], 1796626800.0)
@@ -164,7 +164,7 @@ def _node(kind: str, target: st.SearchStrategy[str]) -> st.SearchStrategy[dict[s
     keys=st.lists(key_inputs, max_size=10),
     queue=queue_outcomes,
 )
-def test_generated_dialplans_that_validate_always_end(
+def test_valid_generated_dialplans_end(
     plan: dict[str, Any], keys: list[KeyInput], queue: list[str]
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:

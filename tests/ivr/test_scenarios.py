@@ -57,16 +57,16 @@ def test_shipped_scenario(
 def test_scenarios_cover_every_edge(
     shipped_set: DialplanSet, results: dict[Path, list[ScenarioResult]]
 ) -> None:
-    taken: set[tuple[str, str]] = set()
+    visited_edges: set[tuple[str, str]] = set()
     for file_results in results.values():
         for result in file_results:
             assert result.transcript is not None
-            taken.update(itertools.pairwise(result.transcript.path))
+            visited_edges.update(itertools.pairwise(result.transcript.path))
 
     graph = validation.edges(shipped_set)
     missing = [(node, target) for node, targets in graph.items() for target in targets]
 
-    assert [edge for edge in missing if edge not in taken] == []
+    assert [edge for edge in missing if edge not in visited_edges] == []
 
 
 def test_failed_expectations_are_listed() -> None:
