@@ -23,7 +23,7 @@ from acd.decisions import (
     Queued,
 )
 from acd.erlang import Workload, erlang_a_metrics, erlang_c_metrics
-from acd.sim_scenario import Scenario, load_scenario
+from acd.sim_scenario import AgentGroup, Scenario, load_scenario
 from acd.simulator import run_replication, run_scenario
 
 SIMULATIONS = Path(__file__).resolve().parents[2] / "simulations"
@@ -183,6 +183,19 @@ def test_skills_and_shared_agents() -> None:
     assert 0.0 < result.total().metrics["occupancy"].mean <= 1.0
 
 
+def with_shift_group(scenario: Scenario, start: float, length: float) -> Scenario:
+    """Add two agents who log in at ``start`` and out ``length`` seconds later, mid-run."""
+    group = AgentGroup.model_validate(
+        {
+            "name": "b",
+            "count": 2,
+            "queues": ["q"],
+            "shifts": [{"start": start, "end": start + length}],
+        }
+    )
+    return scenario.model_copy(update={"agent_groups": [*scenario.agent_groups, group]})
+
+
 class Invariants:
     """Checks router decisions as they happen: capacity and double assignment.
 
@@ -228,6 +241,7 @@ class Invariants:
     aht=st.floats(20, 600),
     patience=st.one_of(st.none(), st.floats(5, 300)),
     answer_delay=st.sampled_from([0.0, 3.0]),
+    shift=st.one_of(st.none(), st.tuples(st.floats(0, 900), st.floats(1, 900))),
     seed=st.integers(0, 2**31),
 )
 def test_simulated_runs_keep_invariants(
@@ -236,12 +250,15 @@ def test_simulated_runs_keep_invariants(
     aht: float,
     patience: float | None,
     answer_delay: float,
+    shift: tuple[float, float] | None,
     seed: int,
 ) -> None:
     scenario = single_queue(
         [float(c) for c in calls], agents, aht, patience=patience, answer_delay=answer_delay
     )
     scenario = scenario.model_copy(update={"interval": 600.0})
+    if shift is not None:
+        scenario = with_shift_group(scenario, *shift)
     invariants = Invariants()
 
     replication = run_replication(scenario, seed, 0, observer=invariants)
@@ -463,6 +480,7 @@ def _number(interaction_id: str) -> int:
     aht=st.floats(20, 600),
     patience=st.one_of(st.none(), st.floats(5, 300)),
     answer_delay=st.sampled_from([0.0, 3.0]),
+    shift=st.one_of(st.none(), st.tuples(st.floats(0, 900), st.floats(1, 900))),
     seed=st.integers(0, 2**31),
 )
 def test_simulated_queue_is_fifo_and_busy(
@@ -471,12 +489,15 @@ def test_simulated_queue_is_fifo_and_busy(
     aht: float,
     patience: float | None,
     answer_delay: float,
+    shift: tuple[float, float] | None,
     seed: int,
 ) -> None:
     scenario = single_queue(
         [float(c) for c in calls], agents, aht, patience=patience, answer_delay=answer_delay
     )
     scenario = scenario.model_copy(update={"interval": 600.0})
+    if shift is not None:
+        scenario = with_shift_group(scenario, *shift)
     discipline = QueueDiscipline()
 
     run_replication(scenario, seed, 0, observer=discipline)
