@@ -48,6 +48,14 @@ _ROWS_ABOVE = 3
 )
 @click.option("--seed", type=int, default=None, help="Random seed [default: the scenario's].")
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes that run replications in parallel.",
+)
+@click.option(
     "-o",
     "--output",
     "output_dir",
@@ -77,6 +85,7 @@ def simulate(
     scenario_path: Path,
     replications: int | None,
     seed: int | None,
+    jobs: int,
     output_dir: Path | None,
     chart: bool,
     progress: bool,
@@ -101,7 +110,9 @@ def simulate(
     count = replications or scenario.replications
     try:
         with _quiet_router_logs(), _progress_bar(console, count, progress) as advance:
-            result = run_scenario(scenario, replications=count, seed=seed, on_replication=advance)
+            result = run_scenario(
+                scenario, replications=count, seed=seed, jobs=jobs, on_replication=advance
+            )
     except SantralError as error:
         raise click.ClickException(str(error)) from None
 

@@ -12,12 +12,17 @@ them at once.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
+import multiprocessing
 import random
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
+
+import structlog
 
 from acd.decisions import (
     AgentStateChanged,
@@ -107,23 +112,51 @@ def run_scenario(
     *,
     replications: int | None = None,
     seed: int | None = None,
+    jobs: int = 1,
     on_replication: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Run ``replications`` independent replications and estimate the KPIs over them.
 
-    ``replications`` and ``seed`` default to the scenario's. ``on_replication`` is called
-    with the number of replications done after each one. The same seed gives the same
-    result.
+    ``replications`` and ``seed`` default to the scenario's. With ``jobs`` above 1 the
+    replications run in that many worker processes. ``on_replication`` is called with the
+    number of replications done after each one. The same seed gives the same result,
+    whatever ``jobs`` is.
     """
-    count_ = replications or scenario.replications
+    total = replications or scenario.replications
     base_seed = scenario.seed if seed is None else seed
-    runs = []
-    for index in range(count_):
-        runs.append(run_replication(scenario, base_seed, index))
-        if on_replication is not None:
-            on_replication(index + 1)
+    progress = on_replication or _ignore_progress
+    if jobs > 1 and total > 1:
+        runs = _run_in_processes(scenario, base_seed, total, jobs, progress)
+    else:
+        runs = []
+        for index in range(total):
+            runs.append(run_replication(scenario, base_seed, index))
+            progress(index + 1)
     rows = summarise([run.kpis for run in runs])
     return SimulationResult(scenario=scenario, seed=base_seed, replications=runs, rows=rows)
+
+
+def _ignore_progress(done: int) -> None:
+    pass
+
+
+def _run_in_processes(
+    scenario: Scenario, seed: int, total: int, jobs: int, progress: Callable[[int], None]
+) -> list[Replication]:
+    # Spawned, not forked, workers: forking a process that runs threads can deadlock.
+    context = multiprocessing.get_context("spawn")
+    workers = min(jobs, total)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+        futures = [pool.submit(run_replication, scenario, seed, index) for index in range(total)]
+        for done, _ in enumerate(as_completed(futures), start=1):
+            progress(done)
+        return [future.result() for future in futures]
+
+
+def _quiet_worker() -> None:
+    # A worker process only simulates, and the router logs every agent status change at
+    # INFO, so workers log warnings and errors only.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def run_replication(

@@ -591,3 +591,14 @@ def test_every_strategy_simulates(strategy: str, answer_delay: float) -> None:
     assert invariants.violations == []
     assert total.offered > 0
     assert total.answered + total.abandoned == total.offered
+
+
+@pytest.mark.slow
+def test_parallel_replications_match_serial() -> None:
+    scenario = single_queue([80, 80], 5, 120, patience=90)
+
+    serial = run_scenario(scenario, replications=3, seed=4)
+    parallel = run_scenario(scenario, replications=3, seed=4, jobs=2)
+
+    assert repr(parallel.rows) == repr(serial.rows)
+    assert [run.index for run in parallel.replications] == [0, 1, 2]
