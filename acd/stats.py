@@ -4,9 +4,9 @@
 (live) and the simulator (virtual time) count the same way. Definitions:
 
 - offered: interactions that joined the queue (``Queued``);
-- answered: connected to an agent, counted in the interval of the connection;
+- answered: connected to an agent;
 - abandoned: left while waiting or during an offer; a short abandon left within the
-  queue's ``short_abandon_threshold`` and is counted apart, not as abandoned;
+  queue's ``short_abandon_threshold`` (inclusive) and is counted apart, not as abandoned;
 - service level: answered within the threshold ÷ answered; service level with abandons:
   (answered within + abandoned within the threshold) ÷ (answered + abandoned);
 - ASA: mean wait of answered interactions; AHT: mean of talk + hold + wrap-up, where
@@ -14,8 +14,9 @@
 - occupancy: time reserved, busy or in wrap-up ÷ that time plus time idle and available;
   a queue's occupancy is that of the agents who serve it.
 
-Each event counts in the interval in which it happens (intervals are aligned to
-multiples of the interval length in POSIX time).
+Queue figures count in the interval in which the interaction was enqueued, as the stored
+reports do; agent figures count in the interval in which they happen. Intervals are
+aligned to multiples of the interval length in POSIX time.
 """
 
 from __future__ import annotations
@@ -142,9 +143,10 @@ class Statistics:
         self._queues: dict[tuple[float, str], QueueCounters] = {}
         self._agents: dict[tuple[float, str], AgentCounters] = {}
         self._totals: dict[str, QueueCounters] = {}
-        self._connected: dict[str, tuple[str, str, float]] = {}
-        self._wrapups: dict[str, tuple[str, float]] = {}
-        self._last_queue: dict[str, str] = {}
+        self._connected: dict[str, tuple[str, str, float, float]] = {}
+        self._wrapups: dict[str, tuple[str, float, float]] = {}
+        self._enqueued: dict[str, float] = {}
+        self._last_queue: dict[str, tuple[str, float]] = {}
         self._holds: dict[str, float] = {}
         self._hold_spent: dict[str, float] = {}
         self._status: dict[str, str] = {}
@@ -170,10 +172,10 @@ class Statistics:
 
     def _build_handlers(self) -> dict[type[Any], Callable[[Any, float], None]]:
         return {
-            Queued: lambda item, now: self._count_queue(item.queue, now, "offered"),
+            Queued: self._queued,
             Connected: self._answered,
             InteractionEnded: self._ended,
-            Overflow: lambda item, now: self._count_queue(item.queue, now, "overflowed"),
+            Overflow: self._overflowed,
             Offer: self._offered,
             OfferEnded: self._offer_ended,
             WrapupStarted: self._wrapup_started,
@@ -289,28 +291,45 @@ class Statistics:
     def _threshold(self, queue: str) -> QueueSettings:
         return self._settings.queues.get(queue) or QueueSettings()
 
+    def _queued(self, decision: Queued, now: float) -> None:
+        self._enqueued[decision.interaction_id] = now
+        self._count_queue(decision.queue, now, "offered")
+
+    def _overflowed(self, decision: Overflow, now: float) -> None:
+        enqueued = self._enqueued.pop(decision.interaction_id, now)
+        for counters in self._queue_counters(decision.queue, enqueued):
+            counters.overflowed += 1
+            counters.longest_wait = max(counters.longest_wait, now - enqueued)
+
     def _answered(self, decision: Connected, now: float) -> None:
         within = decision.waited <= self._threshold(decision.queue).service_level_threshold
-        for counters in self._queue_counters(decision.queue, now):
+        enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
+        for counters in self._queue_counters(decision.queue, enqueued):
             counters.answered += 1
             counters.answered_within += within
             counters.wait_answered += decision.waited
             counters.longest_wait = max(counters.longest_wait, decision.waited)
         self._agent(decision.agent_id, now).answered += 1
-        self._connected[decision.interaction_id] = (decision.queue, decision.agent_id, now)
+        self._connected[decision.interaction_id] = (
+            decision.queue,
+            decision.agent_id,
+            now,
+            enqueued,
+        )
 
     def _ended(self, decision: InteractionEnded, now: float) -> None:
         if decision.outcome == "answered":
             self._handled(decision, now)
             return
         settings = self._threshold(decision.queue)
-        for counters in self._queue_counters(decision.queue, now):
+        enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
+        for counters in self._queue_counters(decision.queue, enqueued):
             counters.longest_wait = max(counters.longest_wait, decision.waited)
             if decision.outcome == "removed":
                 counters.removed += 1
             elif decision.outcome != "abandoned_in_queue":
                 continue
-            elif decision.waited < settings.short_abandon_threshold:
+            elif decision.waited <= settings.short_abandon_threshold:
                 counters.short_abandoned += 1
             else:
                 counters.abandoned += 1
@@ -320,32 +339,32 @@ class Statistics:
         connected = self._connected.pop(decision.interaction_id, None)
         if connected is None:
             return
-        queue, agent_id, since = connected
+        queue, agent_id, since, enqueued = connected
         self.record_hold(decision.interaction_id, False, now)
         hold = self._hold_spent.pop(decision.interaction_id, 0.0)
-        for counters in self._queue_counters(queue, now):
+        for counters in self._queue_counters(queue, enqueued):
             counters.handled += 1
             counters.handle_time += now - since
             counters.hold_time += hold
-        self._last_queue[agent_id] = queue
+        self._last_queue[agent_id] = (queue, enqueued)
         agent = self._agent(agent_id, now)
         agent.handled += 1
         agent.handle_time += now - since
 
     def _wrapup_started(self, decision: WrapupStarted, now: float) -> None:
         previous = self._wrapups.get(decision.agent_id)
-        queue = self._last_queue.get(decision.agent_id, "")
-        since = previous[1] if previous is not None else now
-        self._wrapups[decision.agent_id] = (queue, since)
+        queue, enqueued = self._last_queue.get(decision.agent_id, ("", now))
+        since = previous[2] if previous is not None else now
+        self._wrapups[decision.agent_id] = (queue, enqueued, since)
 
     def _wrapup_ended(self, decision: WrapupEnded, now: float) -> None:
         started = self._wrapups.pop(decision.agent_id, None)
         if started is None:
             return
-        queue, since = started
+        queue, enqueued, since = started
         spent = now - since
         if queue:
-            for counters in self._queue_counters(queue, now):
+            for counters in self._queue_counters(queue, enqueued):
                 counters.wrapup_time += spent
         self._agent(decision.agent_id, now).wrapup_time += spent
 

@@ -135,3 +135,28 @@ def test_snapshot_without_staff_has_no_estimate() -> None:
     assert snapshot.estimated_wait is None
     assert snapshot.waiting[0].estimated_wait is None
     assert snapshot.service_level is None
+
+
+def test_queue_figures_count_in_enqueue_interval() -> None:
+    router, clock = make_router(CONFIG, start=890)
+    router.add_interaction("i1", "q")
+    clock.advance(20)
+    login(router, "a1")
+    router.accept(router.agent("a1").offer_id or "", connect=True)
+
+    assert router.stats is not None
+    rows = router.stats.queue_intervals(clock.now())
+    assert [(row.start, row.offered, row.answered) for row in rows] == [(0, 1, 1)]
+    agent_rows = router.stats.agent_intervals(clock.now())
+    assert [(row.start, row.answered) for row in agent_rows] == [(900, 1)]
+
+
+def test_short_abandon_threshold_is_inclusive() -> None:
+    router, clock = make_router(CONFIG, start=0)
+    router.add_interaction("i1", "q")
+    clock.advance(5)
+    router.remove_interaction("i1")
+
+    assert router.stats is not None
+    [row] = router.stats.queue_intervals(clock.now())
+    assert (row.abandoned, row.short_abandoned) == (0, 1)
