@@ -45,7 +45,7 @@ def load_settings(config_path: Path) -> IvrSettings:
     return config.ivr.resolve_paths(config.base_dir)
 
 
-def quiet_logging(verbose: bool, level: int = logging.WARNING) -> None:
+def quiet_logging(verbose: bool, level: int = logging.ERROR) -> None:
     """Send the interpreter's log to stderr: ``level`` and up, everything with ``verbose``."""
     level = logging.DEBUG if verbose else level
     wrapper: Any = structlog.make_filtering_bound_logger(level)
@@ -117,7 +117,7 @@ def test_command(paths: tuple[Path, ...], config_path: Path, verbose: bool) -> N
     """Run the scenario files (*.test.yaml) next to the dialplans; exit 1 on any failure."""
     from ivr.scenarios import run_file, scenario_files
 
-    quiet_logging(False, logging.ERROR)
+    quiet_logging(False)
     settings = load_settings(config_path)
     files = scenario_files(list(paths) or [settings.dialplans])
     if not files:

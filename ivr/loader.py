@@ -7,6 +7,7 @@ can jump straight to it. ``check`` also returns warnings (unreachable nodes).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import types
@@ -244,13 +245,27 @@ def _assemble(
         digest.update(path.name.encode())
         if path.exists():
             digest.update(path.read_bytes())
+    sealer = Sealer.from_environment(settings.secret_key_env)
+    if sealer.ephemeral:
+        _warn_ephemeral_key(settings.secret_key_env)
     return DialplanSet(
         dialplans=types.MappingProxyType(dict(plans)),
         settings=settings,
         version=digest.hexdigest()[:16],
-        sealer=Sealer.from_environment(settings.secret_key_env),
+        sealer=sealer,
         recordings=_recordings(settings),
         environment=os.environ if environment is None else environment,
+    )
+
+
+@functools.cache
+def _warn_ephemeral_key(variable: str) -> None:
+    """Log once per process that sensitive values use a key no other process shares."""
+    log.warning(
+        "ivr_secret_key_missing",
+        variable=variable,
+        effect="sensitive values of calls continued by another process or after a restart "
+        "read as empty; set the variable to the same random value in every process",
     )
 
 

@@ -17,6 +17,9 @@ import os
 from cryptography.fernet import Fernet, InvalidToken
 
 
+_PROCESS_SECRET = os.urandom(32)
+
+
 def mask(value: object) -> str:
     """Return ``value`` with every character hidden except the last four of long values.
 
@@ -32,14 +35,14 @@ class Sealer:
     """Encrypts and decrypts sensitive values with one key.
 
     Every engine process that may continue a call must use the same key, so production
-    sets it in the environment variable named by ``ivr.secret_key_env``. Without it a
-    random key is made per process, and a call continued after a restart loses its sealed
-    values (they read as empty).
+    sets it in the environment variable named by ``ivr.secret_key_env``. Without it one
+    random key is made per process (kept across dialplan reloads), and a call continued
+    by another process or after a restart reads its sealed values as empty.
     """
 
     def __init__(self, secret: str | None) -> None:
         self.ephemeral = not secret
-        material = secret.encode() if secret else os.urandom(32)
+        material = secret.encode() if secret else _PROCESS_SECRET
         key = base64.urlsafe_b64encode(hashlib.sha256(material).digest())
         self._fernet = Fernet(key)
 

@@ -458,3 +458,31 @@ def test_yaml_values_become_json(load, clock: VirtualClock) -> None:
         "limits": {"max": 5},
         "flags": [True, 1.5],
     }
+
+
+def test_sealed_values_survive_reload_in_process(
+    load, write: Write, settings: IvrSettings, clock: VirtualClock
+) -> None:
+    dialplans = load(SECURE)
+    state, _ = interpreter.start(dialplans, CALL, clock, "flow")
+    state, _ = interpreter.handle(
+        dialplans, state, DigitsCollected(digits=CARD, reason="max_digits"), clock
+    )
+    reloaded = load_dialplans(settings.dialplans, settings, environment={"CRM_TOKEN": "s3cret"})
+
+    state, actions = interpreter.handle(
+        reloaded, state, DigitsCollected(digits="1", reason="complete"), clock
+    )
+
+    request = next(action for action in actions if isinstance(action, HttpRequest))
+    assert request.url.endswith(CARD)
+
+
+def test_key_from_environment_is_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.sealing import Sealer
+
+    monkeypatch.setenv("TEST_IVR_KEY", "k" * 40)
+    token = Sealer.from_environment("TEST_IVR_KEY").seal("secret")
+
+    assert Sealer.from_environment("TEST_IVR_KEY").unseal(token) == "secret"
+    assert Sealer("another key of forty characters, at least").unseal(token) is None
