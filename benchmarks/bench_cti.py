@@ -9,7 +9,9 @@ the server publish ``--rate`` events per second for ``--seconds``, and prints:
 - server memory per connection: the server's RSS growth while the clients connected,
   divided by their number;
 - how many stalled clients the server disconnected and whether every reading client got
-  every event.
+  every event;
+- the cost of one plain ``socket.send`` on loopback, the floor of a fan-out that writes
+  to every client's socket once per event.
 
 Usage: .venv/bin/python benchmarks/bench_cti.py [--clients 1000] [--rate 50] [--seconds 20]
 """
@@ -247,7 +249,8 @@ async def measure(args: argparse.Namespace, port: int, token: str) -> dict[str, 
         for sock in stalled:
             sock.close()
 
-    latencies, complete = [], 0
+    latencies: list[float] = []
+    complete = 0
     for reader in readers:
         events = [(arrived, body) for arrived, body in reader.messages()
                   if body["type"] == "agent_status_changed"]
@@ -268,6 +271,35 @@ async def measure(args: argparse.Namespace, port: int, token: str) -> dict[str, 
         "stalled": args.stalled,
         "stalled_disconnected": args.clients + args.stalled - end["clients"],
     }
+
+
+def send_baseline(sockets: int = 1000, size: int = 1100) -> float:
+    """Return the mean cost in microseconds of one plain ``socket.send`` on loopback.
+
+    This is the floor of any fan-out that writes to each client's socket once per event.
+    """
+    listener = socket.create_server((LOOPBACK, 0), backlog=sockets)
+    pairs = []
+    try:
+        for _ in range(sockets):
+            client = socket.create_connection(listener.getsockname())
+            server, _ = listener.accept()
+            pairs.append((server, client))
+        data = b"x" * size
+        costs = []
+        for _ in range(3):
+            began = time.perf_counter()
+            for server, _client in pairs:
+                server.send(data)
+            costs.append((time.perf_counter() - began) / sockets * 1e6)
+            for _server, client in pairs:
+                client.recv(65536)
+        return statistics.median(costs)
+    finally:
+        for server, client in pairs:
+            server.close()
+            client.close()
+        listener.close()
 
 
 def machine() -> str:
@@ -292,6 +324,7 @@ def main() -> None:
         asyncio.run(serve(args.backlog))
         return
     result = asyncio.run(run(args))
+    result["socket_send_baseline_us"] = send_baseline(min(args.clients, 1000), args.payload + 100)
     print(f"machine: {machine()}")
     for key, value in result.items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
