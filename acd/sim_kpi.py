@@ -4,7 +4,7 @@ An interaction counts in the interval in which it arrived, as contact-centre rep
 Agent time is split at interval boundaries. The figures:
 
 - ``service_level``: answered within the queue's threshold ÷ (answered + abandoned +
-  still waiting when the run stopped, which only happens when no agent can serve them).
+  still waiting when the run stopped, for example because no agent can serve them).
 - ``p_wait``: share of answered interactions that waited at all.
 - ``asa``: mean wait of answered interactions, in seconds.
 - ``abandon_rate``: abandoned ÷ offered.
