@@ -163,6 +163,14 @@ def _report(result: Any, verbose: bool) -> None:
 @click.option("--language", default="", help="Language the call starts in (e.g. tr).")
 @click.option("--caller", default="+905550000000", show_default=True, help="Calling number.")
 @click.option("--entry", help="Start here instead of the number's entry: dialplan[.node].")
+@click.option(
+    "--http",
+    "http_replies",
+    multiple=True,
+    metavar="PATTERN=JSON",
+    help="Fake reply for data dips whose URL matches PATTERN (shell wildcards), e.g. "
+    '\'*/customers/*={"customer": {"vip": true}}\'. Without one, dips fail offline.',
+)
 @click.option("--live", is_flag=True, help="Call the running engine through the virtual caller.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the interpreter's debug log.")
 def call(
@@ -173,6 +181,7 @@ def call(
     language: str,
     caller: str,
     entry: str | None,
+    http_replies: tuple[str, ...],
     live: bool,
     verbose: bool,
 ) -> None:
@@ -189,7 +198,8 @@ def call(
     start = _start_time(at)
     clock = VirtualClock(start)
     source = scripted_keys(parse_keys(keys)) if keys is not None else _ask_keys
-    simulator = Simulator(dialplans, clock, source, on_step=_printer(start))
+    replies = [_http_reply(text) for text in http_replies]
+    simulator = Simulator(dialplans, clock, source, http=replies, on_step=_printer(start))
     info = CallInfo(call_id="terminal", caller=caller, called=number, language=language)
     try:
         transcript = simulator.run(info, entry)
@@ -203,6 +213,19 @@ def _live_call(config_path: Path, number: str, keys: str | None, language: str) 
     from santral.telephony.virtual import run_live_call
 
     run_live_call(str(config_path), number, keys or "", language)
+
+
+def _http_reply(text: str) -> Any:
+    from ivr.simulator import FakeHttpReply
+
+    pattern, separator, body = text.partition("=")
+    try:
+        parsed = json.loads(body) if separator else None
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"invalid JSON after '=' in {text!r}: {error}") from None
+    if not separator:
+        raise click.BadParameter(f"invalid reply {text!r}; write PATTERN=JSON")
+    return FakeHttpReply(url=pattern, body=parsed)
 
 
 def _start_time(at: str | None) -> float:

@@ -16,7 +16,6 @@ import os
 
 from cryptography.fernet import Fernet, InvalidToken
 
-
 _PROCESS_SECRET = os.urandom(32)
 
 

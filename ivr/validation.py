@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from ivr.model import (
     ScheduleNode,
     SetNode,
     SurveyNode,
+    TransferNode,
 )
 from santral.errors import Problem, SourcePosition
 
@@ -221,6 +223,8 @@ def check_nodes(plans: Mapping[str, Dialplan], lookup: DialplanSet) -> list[Prob
                 problems.extend(_check_input(plan, where, node))
             if isinstance(node, HttpNode | QueueNode | SetNode):
                 problems.extend(_check_variables(plan, where, node))
+            if isinstance(node, TransferNode):
+                problems.extend(_check_transfer(plan, where, node))
     return problems
 
 
@@ -349,6 +353,20 @@ def _check_variables(plan: Dialplan, where: Location, node: NodeModel) -> Iterat
             f"priority {priority!r} is neither a number nor a template; "
             "write 5 or '{{ 10 if vip else 0 }}'",
         )
+
+
+_TRANSFER_TARGET = re.compile(r"^(\+?[0-9*#]+|sips?:[^\s@]+@[^\s]+|sips?:[^\s]+)$")
+
+
+def _check_transfer(plan: Dialplan, where: Location, node: TransferNode) -> Iterator[Problem]:
+    if templates.is_template(node.target) or _TRANSFER_TARGET.match(node.target):
+        return
+    yield problem(
+        plan,
+        (*where, "target"),
+        f"invalid transfer target {node.target!r}; write a number ('+902120000000'), "
+        "an extension ('9000') or a SIP URI ('sip:desk@example.com')",
+    )
 
 
 # The graph

@@ -139,3 +139,24 @@ def test_call_unknown_number(config: Path) -> None:
 
     assert result.exit_code == 1
     assert "no IVR entry for called number '555'" in result.output
+
+
+def test_call_with_fake_crm_reply(config: Path) -> None:
+    arguments = [
+        "100",
+        "-c",
+        str(config),
+        "--keys",
+        "1 1 79927398713# 1",
+        "--at",
+        "2026-12-07T10:00+03:00",
+        "--http",
+        '*/customers/*={"customer": {"name": "Ayşe", "vip": true}}',
+    ]
+
+    result = CliRunner().invoke(call, arguments)
+
+    assert result.exit_code == 0, result.output
+    assert "[tts] 'Hello Ayşe.'" in result.output
+    assert "queue billing" in result.output
+    assert "priority=10" in result.output

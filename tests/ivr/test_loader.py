@@ -378,3 +378,26 @@ def test_failure_loop_for_silent_caller(write: Write, settings: IvrSettings) -> 
     assert "presses nothing loops forever: front.again -> front.menu -> front.again" in (
         problem.message
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "valid"),
+    [
+        ("9000", True),
+        ("+902120000000", True),
+        ("sip:desk@127.0.0.1:5060", True),
+        ("{{ agent_number }}", True),
+        ("call desk", False),
+        ("0212-000", False),
+    ],
+)
+def test_transfer_target_forms(
+    write: Write, settings: IvrSettings, target: str, valid: bool
+) -> None:
+    write("front.yaml", f"start: t\nnodes:\n  t: {{kind: transfer, target: '{target}'}}\n")
+
+    dialplans, problems = check(settings.dialplans, settings)
+
+    assert (dialplans is not None) is valid
+    if not valid:
+        assert "invalid transfer target" in problems[0].message
