@@ -1,6 +1,6 @@
 """Interval KPIs of a simulation run and their confidence intervals over replications.
 
-An interaction counts in the interval in which it arrived, as contact-centre reports do.
+An interaction counts in the interval in which it arrived, as staffing models assume.
 Agent time is split at interval boundaries. The figures:
 
 - ``service_level``: answered within the queue's threshold ÷ (answered + abandoned +
