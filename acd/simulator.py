@@ -187,7 +187,9 @@ class _Stream:
 
     __slots__ = ("handle_time", "patience", "spec", "times")
 
-    def __init__(self, spec: ArrivalStream, times: Iterator[float], rngs: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: ArrivalStream, times: Iterator[float], rngs: dict[str, random.Random]
+    ) -> None:
         self.spec = spec
         self.times = times
         self.handle_time: Sampler = sampler(spec.handle_time, rngs["handle_time"])
