@@ -25,7 +25,7 @@ from santral.acd_service import AcdService
 from santral.calls import CallService
 from santral.clock import Clock, SystemClock
 from santral.config import Config
-from santral.errors import DialplanError
+from santral.errors import DialplanError, SantralError
 from santral.events import EventBus
 from santral.store import Store, open_store
 from santral.tasks import TaskSupervisor
@@ -100,7 +100,14 @@ class Engine:
         self._setup_written_channels()
         await self._start_connectors()
         if self.email is not None:
-            await self.email.start()
+            try:
+                await self.email.start()
+            except OSError as error:
+                raise SantralError(
+                    f"cannot listen for SMTP on {self.config.email.listen_host}:"
+                    f"{self.config.email.listen_port}: {error.strerror}; stop the other "
+                    "program or set email.listen_port (SANTRAL_EMAIL__LISTEN_PORT)"
+                ) from None
         await self._listen()
 
     def _setup_http(self) -> None:
@@ -169,8 +176,15 @@ class Engine:
     async def _listen(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
-        await site.start()
+        host, port = self.config.http.host, self.config.http.port
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise SantralError(
+                f"cannot listen for HTTP on {host}:{port}: {error.strerror}; "
+                "stop the other program or set http.port (SANTRAL_HTTP__PORT)"
+            ) from None
         self.http_port = _bound_port(site) or self.config.http.port
         log.info(
             "engine_listening",
@@ -256,8 +270,8 @@ async def serve(config: Config) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGHUP, engine.reload_dialplans)
-    await engine.start()
     try:
+        await engine.start()
         await stop.wait()
         log.info("engine_stopping")
     finally:

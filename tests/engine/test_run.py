@@ -45,7 +45,7 @@ class EngineProcess:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                continue
+                record = {"event": "text", "line": line.rstrip()}
             self.lines.append(record)
             if record.get("event") == event:
                 return record
@@ -80,6 +80,7 @@ def engine_process(workdir: Path) -> Iterator[EngineProcess]:
         **os.environ,
         "SANTRAL_HTTP__PORT": "0",
         "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
+        "SANTRAL_EMAIL__LISTEN_PORT": "0",
         "SANTRAL_LOG__FORMAT": "json",
         "TWILIO_AUTH_TOKEN": "not-logged-token",
     }
