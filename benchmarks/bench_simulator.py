@@ -21,11 +21,13 @@ import platform
 import random
 import time
 from collections.abc import Callable, Generator
+from typing import Any
 
 import ciw
 import simpy
 import structlog
 
+from acd.router import Router
 from acd.sim_scenario import Scenario
 from acd.simulator import run_replication
 
@@ -102,6 +104,46 @@ def measure(run: Callable[[float, int], int], hours: float, seed: int) -> tuple[
     return customers, time.process_time() - started
 
 
+_ROUTER_INPUTS = (
+    "add_interaction",
+    "remove_interaction",
+    "accept",
+    "end_interaction",
+    "set_agent_status",
+    "tick",
+    "next_timer",
+)
+
+
+def router_share(hours: float, seed: int) -> float:
+    """Return the share of santral's CPU time spent inside router calls.
+
+    Wraps each router input with a CPU-time counter for one run; the wrapper's own cost
+    counts as router time, so the share is a slight overestimate.
+    """
+    spent = [0.0]
+    originals = {name: getattr(Router, name) for name in _ROUTER_INPUTS}
+
+    def timed(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - started
+
+        return wrapper
+
+    for name, method in originals.items():
+        setattr(Router, name, timed(method))
+    try:
+        _, seconds = measure(santral_run, hours, seed)
+    finally:
+        for name, method in originals.items():
+            setattr(Router, name, method)
+    return spent[0] / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=4.0, help="simulated hours per run")
@@ -121,6 +163,8 @@ def main() -> None:
         print(f"{name:8s} {customers:8d} customers {seconds:8.2f} s CPU {results[name]:10.0f} /s")
     print(f"santral / ciw   {results['santral'] / results['ciw']:.2f}x")
     print(f"santral / simpy {results['santral'] / results['simpy']:.2f}x")
+    share = router_share(arguments.hours, arguments.seed)
+    print(f"share of santral's CPU time inside router calls: {share:.0%}")
 
 
 def _cpu_model() -> str:
