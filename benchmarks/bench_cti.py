@@ -81,7 +81,8 @@ def rss_bytes() -> int:
 
 async def serve(backlog: int) -> None:
     """Run the CTI server; print its port; publish on request to /bench/publish."""
-    # Per-connection INFO lines would fill the stdout pipe nobody reads after the port.
+    # Per-connection INFO lines would fill the stdout pipe, which the parent stops
+    # reading after the port.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     bus = EventBus()

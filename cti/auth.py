@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from cti.passwords import verify_password
+from cti.passwords import hash_password, verify_password
 from cti.settings import CtiSettings, UserConfig
 from santral.clock import Clock, SystemClock
 from santral.errors import SantralError
@@ -97,6 +97,7 @@ class Authenticator:
     _api_tokens: dict[str, str] = field(init=False, default_factory=dict)  # token -> user id
     _sessions: dict[str, _Session] = field(init=False, default_factory=dict)
     _failures: dict[str, _Failures] = field(init=False, default_factory=dict)
+    _unknown_user_hash: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self._users = {user.id: user for user in self.settings.users}
@@ -119,29 +120,34 @@ class Authenticator:
         message does not tell which), ``locked`` after too many failures in a row.
         """
         now = self.clock.now()
-        failures = self._failures.setdefault(user_id, _Failures())
+        user = self._users.get(user_id)
+        failures = self._failures.setdefault(user_id, _Failures()) if user else _Failures()
         if failures.locked_until > now:
             raise AuthError(f"too many failed logins for {user_id!r}; try again later", "locked")
 
-        user = self._users.get(user_id)
-        ok = user is not None and bool(user.password_hash) and await asyncio.to_thread(
-            verify_password, password, user.password_hash
-        )
-        if not ok or user is None:
+        # An unknown user costs one hash like a known one, so timing does not tell them apart.
+        encoded = user.password_hash if user and user.password_hash else self._dummy_hash()
+        matches = await asyncio.to_thread(verify_password, password, encoded)
+        if user is None or not user.password_hash or not matches:
             self._record_failure(user_id, failures, now)
             raise AuthError("unknown user or wrong password")
 
         self._failures.pop(user_id, None)
         return self._open_session(user, now), self._principal(user)
 
+    def _dummy_hash(self) -> str:
+        if not self._unknown_user_hash:
+            self._unknown_user_hash = hash_password(secrets.token_hex(16))
+        return self._unknown_user_hash
+
     def _record_failure(self, user_id: str, failures: _Failures, now: float) -> None:
+        # Failures are kept only for configured users, so made-up names use no memory.
         failures.count += 1
-        log.warning("cti_login_failed", user_id=user_id, failures=failures.count)
+        log.warning("cti_login_failed", user_id=user_id, known=user_id in self._users,
+                    failures=failures.count)
         if failures.count >= self.settings.login_attempts:
             failures.count = 0
             failures.locked_until = now + self.settings.login_lockout
-        if user_id not in self._users and len(self._failures) > 10_000:
-            self._failures.clear()  # bounds memory against logins with made-up user names
 
     def _open_session(self, user: UserConfig, now: float) -> str:
         own = [token for token, session in self._sessions.items() if session.user_id == user.id]

@@ -1,9 +1,9 @@
-"""Fan-out of bus events to connected CTI clients, one bounded queue per client.
+"""Fan-out of bus events to connected CTI clients, each with its own bounded backlog.
 
-The hub turns each event a client may see into JSON once and puts the text on every
-interested client's queue without waiting. A client whose queue is full (it stopped
-reading) is marked overflowed and disconnected by its own writer, so a slow reader never
-delays the others or the publisher.
+The hub encodes each event once and hands it to every client allowed to see it, without
+waiting: the frame goes straight to the socket of a client that keeps up, or into the
+backlog of one that does not. A client whose backlog is full (it stopped reading) is
+dropped, so a slow reader never delays the others or the publisher.
 """
 
 from __future__ import annotations

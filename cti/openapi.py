@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the CTI REST API, served at ``/api/openapi.json``.
 
 Request bodies come from the pydantic models the handlers validate with, so the document
-and the checks cannot drift apart; the rest is written out here.
+and the checks cannot drift apart. The rest is written out here.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import os
 
-PBKDF2_ITERATIONS = 600_000  # the OWASP Password Storage Cheat Sheet figure for SHA-256
+PBKDF2_ITERATIONS = 600_000  # OWASP Password Storage Cheat Sheet (2023) for HMAC-SHA-256
 MIN_PBKDF2_ITERATIONS = 1_000
 
 
@@ -33,7 +33,7 @@ def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
 def verify_password(password: str, encoded: str) -> bool:
     """Check ``password`` against a hash in one of the two formats, in constant time.
 
-    Slow on purpose (about a quarter second at the default iterations), so callers in
+    Slow on purpose (hundreds of milliseconds at the default iterations), so callers in
     the event loop run it in a thread. Raises ``ValueError`` for a malformed hash.
     """
     check_hash_format(encoded)

@@ -63,7 +63,7 @@ def fill_template(template: str, fields: Mapping[str, Any]) -> str:
 
 
 def build_pop(pop: Mapping[str, Any], queue: str, settings: CtiSettings) -> dict[str, Any]:
-    """Return the pop a client sees: variables masked and ``crm_url`` added when configured."""
+    """Return the pop sent to clients: variables masked, ``crm_url`` added when configured."""
     result = dict(pop)
     variables = pop.get("variables")
     if isinstance(variables, Mapping):
@@ -83,7 +83,7 @@ def sign_body(secret: bytes, timestamp: int, body: bytes) -> str:
 class WebhookSender:
     """Posts pops to CRM webhooks with retries, in tasks it owns and never awaits inline.
 
-    A delivery is retried after a connection error, a timeout, a 429 or a 5xx answer,
+    A delivery is retried after a connection error, a timeout, a 429 or a 5xx response,
     up to ``webhook_attempts`` attempts with a doubling delay. Every attempt carries the
     same ``X-Santral-Delivery`` id so the CRM can drop duplicates.
     """

@@ -7,7 +7,7 @@ Protocol (JSON text frames, schemas in ``cti/schema/events.schema.json``):
    header of the upgrade request; ``last_seq`` is 0 on a first connection.
 2. The server sends a ``snapshot`` with the user's current state, then every newer event
    the user may see. Wrong or missing credentials get an ``error`` message and close 4001.
-3. The client may send ``{"type": "ping"}``; the server answers ``pong``. Actions go
+3. The client may send ``{"type": "ping"}``; the server replies ``pong``. Actions go
    through the REST API.
 """
 

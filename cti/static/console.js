@@ -55,34 +55,41 @@ function renderOffer(offer) {
   const panel = byId("offer-panel");
   panel.hidden = !offer;
   if (!offer) return;
+
   const pop = offer.pop || {};
   byId("offer-channel").textContent = offer.channel;
   byId("offer-caller").textContent = pop.caller_name || pop.caller || "unknown";
-  const rows = [];
-  for (const [key, label] of POP_LABELS) {
-    if (pop[key] === undefined || pop[key] === "") continue;
-    const value = key === "waited" ? formatSeconds(pop[key]) : pop[key];
-    rows.push(element("dt", {}, label), element("dd", { "data-field": key }, value));
-  }
-  if (pop.ivr_path && pop.ivr_path.length) {
-    rows.push(element("dt", {}, "IVR path"), element("dd", { "data-field": "ivr_path" }, pop.ivr_path.join(" › ")));
-  }
-  for (const [name, value] of Object.entries(pop.variables || {})) {
-    rows.push(element("dt", {}, name), element("dd", { "data-variable": name }, displayValue(value)));
-  }
-  for (const [name, value] of Object.entries(pop.crm || {})) {
-    rows.push(element("dt", {}, `CRM ${name}`), element("dd", { "data-crm": name }, displayValue(value)));
-  }
-  byId("pop").replaceChildren(...rows);
+  byId("pop").replaceChildren(...popRows(pop));
   byId("offer-messages").replaceChildren(
     ...(pop.messages && pop.messages.length ? [transcript(pop.messages, pop.subject)] : []));
+
   const link = byId("crm-link");
   link.hidden = !pop.crm_url;
   if (pop.crm_url) link.href = pop.crm_url;
   renderHistory(pop.previous_interactions || desk.history.get(offer.offer_id) || []);
+
   byId("accept").dataset.offer = offer.offer_id;
   byId("reject").dataset.offer = offer.offer_id;
   panel.dataset.expiresAt = offer.expires_at || nowSeconds() + (offer.timeout || 0);
+}
+
+function popRows(pop) {
+  const rows = [];
+  const row = (label, value, attributes) => rows.push(element("dt", {}, label), element("dd", attributes, value));
+  for (const [key, label] of POP_LABELS) {
+    if (pop[key] === undefined || pop[key] === "") continue;
+    row(label, key === "waited" ? formatSeconds(pop[key]) : displayValue(pop[key]), { "data-field": key });
+  }
+  if (pop.ivr_path && pop.ivr_path.length) {
+    row("IVR path", pop.ivr_path.join(" › "), { "data-field": "ivr_path" });
+  }
+  for (const [name, value] of Object.entries(pop.variables || {})) {
+    row(name, displayValue(value), { "data-variable": name });
+  }
+  for (const [name, value] of Object.entries(pop.crm || {})) {
+    row(`CRM ${name}`, displayValue(value), { "data-crm": name });
+  }
+  return rows;
 }
 
 function displayValue(value) {
