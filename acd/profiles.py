@@ -149,8 +149,13 @@ class Profile:
         heap = self.waiting
         while heap:
             entry = heap[0]
-            if _waiting_valid(entry, self):
-                return entry[4]
+            interaction = entry[4]
+            if (
+                interaction.version == entry[3]
+                and interaction.profile is self
+                and interaction.status is InteractionStatus.WAITING
+            ):
+                return interaction
             heapq.heappop(heap)
         return None
 

@@ -718,7 +718,12 @@ class Router:
             candidate = profile.best_for(agent.agent_id, now)
             if candidate is None:
                 continue
-            rank = _rank(profile, candidate, now)
+            # The order of heads across queues: weight, then priority, then wait.
+            _, virtual_time, seq = candidate.sort_key
+            priority = float(candidate.priority)
+            if profile.priority_aging is not None:
+                priority += (now - virtual_time) / profile.priority_aging
+            rank = (-float(profile.weight), -priority, virtual_time, seq)
             if best_rank is None or rank < best_rank:
                 best, best_rank = candidate, rank
         return best
@@ -1079,18 +1084,6 @@ def _effective_priority(interaction: InteractionRecord, now: float) -> float:
     if aging is None:
         return float(interaction.priority)
     return interaction.priority + (now - interaction.sort_key[1]) / aging
-
-
-def _rank(
-    profile: Profile, interaction: InteractionRecord, now: float
-) -> tuple[float, float, float, int]:
-    """Order heads of several queues for one agent: weight, then priority, then wait."""
-    return (
-        -float(profile.weight),
-        -_effective_priority(interaction, now),
-        interaction.sort_key[1],
-        interaction.seq,
-    )
 
 
 def _parse_status(status: AgentStatus | str) -> AgentStatus:
