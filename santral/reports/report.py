@@ -77,12 +77,12 @@ async def compute_report(
     """Compute the report for [start, end) in the store's worker thread.
 
     Raises ``ReportError`` for an unknown grouping or interval, or an empty period.
-    NOTE: the report runs in the store's only worker thread, so event batches stay
-    buffered while a long report runs.
+    The report runs on the store's reader connection, so writes go on meanwhile. It sees
+    the committed records: events still buffered (under a second) are not counted.
     """
     check_request(start, end, by, interval_minutes)
     settings = store.settings
-    return await store.run(
+    return await store.read(
         lambda database: build_report(database, settings, start, end, by, interval_minutes)
     )
 

@@ -166,11 +166,21 @@ class PostgresDatabase:
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         self._reconnect_if_broken()
         try:
-            with self._connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-                cursor.execute(_postgres_sql(sql), params)
-                return list(cursor.fetchall())
+            return self._fetch(sql, params)
+        except psycopg.Error as error:
+            if self._pipeline is not None or not self._connection.broken:
+                raise DatabaseError(f"postgresql: {error} in: {sql.strip()[:120]}") from error
+        # The connection died before this read: a read outside a transaction can be retried.
+        self._reconnect_if_broken()
+        try:
+            return self._fetch(sql, params)
         except psycopg.Error as error:
             raise DatabaseError(f"postgresql: {error} in: {sql.strip()[:120]}") from error
+
+    def _fetch(self, sql: str, params: Params) -> list[Row]:
+        with self._connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+            cursor.execute(_postgres_sql(sql), params)
+            return list(cursor.fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

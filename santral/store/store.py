@@ -42,13 +42,19 @@ class Store:
     """Durable records of calls, interactions and agents; see ``open_store``."""
 
     def __init__(
-        self, settings: StoreSettings, worker: StoreWorker, database_name: str, clock: Clock
+        self,
+        settings: StoreSettings,
+        worker: StoreWorker,
+        database_name: str,
+        clock: Clock,
+        reader: StoreWorker | None = None,
     ) -> None:
         self.settings = settings
         self.database_name = database_name
         self.written = 0
         self.dropped = 0
         self._worker = worker
+        self._reader = reader
         self._clock = clock
         self._projection = Projection(settings.sensitive_variables)
         self._buffer: list[Event] = []
@@ -173,12 +179,24 @@ class Store:
         if self.pending:
             log.error("store_closed_with_unwritten_events", events=self.pending)
         await self._worker.stop()
+        if self._reader is not None:
+            await self._reader.stop()
 
     # Jobs, sessions and queries
 
     async def run(self, job: Callable[[Database], T]) -> T:
-        """Run ``job(database)`` in the worker thread (reports, retention, erasure)."""
+        """Run ``job(database)`` in the writer thread (retention, erasure, sessions)."""
         return await self._worker.call(job)
+
+    async def read(self, job: Callable[[Database], T]) -> T:
+        """Run the read-only ``job(database)`` on the reader connection.
+
+        Reports and look-ups run there so that a long report never delays a session write
+        or a batch. They see what is committed, so events still buffered are not seen.
+        """
+        if self._reader is None:
+            return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def ping(self) -> bool:
         """Return whether the database returns a row for ``SELECT 1``."""
@@ -226,7 +244,7 @@ class Store:
         if not caller:
             return []
         since = self._clock.now() - days * 86400
-        rows = await self.run(lambda database: database.query(
+        rows = await self.read(lambda database: database.query(
             f"SELECT {_SUMMARY_COLUMNS} FROM interactions WHERE caller = ? AND arrived_at >= ?"
             " ORDER BY arrived_at DESC LIMIT ?",
             (caller, since, limit + 1),
@@ -236,7 +254,7 @@ class Store:
 
     async def interaction(self, record_id: str) -> dict[str, Any] | None:
         """Return one record with its IVR path, variables, offers and survey answers."""
-        return await self.run(lambda database: _load_interaction(database, record_id))
+        return await self.read(lambda database: _load_interaction(database, record_id))
 
 
 def _ids_of(row: dict[str, Any]) -> set[str]:
@@ -294,8 +312,16 @@ async def open_store(
 
     worker = StoreWorker(open_database)
     await worker.start()
+    reader = None
+    if not url.endswith(":memory:"):
+        reader = StoreWorker(lambda: connect(url))
+        try:
+            await reader.start()
+        except BaseException:
+            await worker.stop()
+            raise
     database_name = "sqlite" if url.startswith("sqlite") else "postgresql"
-    store = Store(settings, worker, database_name, clock or SystemClock())
+    store = Store(settings, worker, database_name, clock or SystemClock(), reader)
     store.start()
     log.info("store_opened", database=database_name)
     return store
