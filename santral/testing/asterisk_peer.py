@@ -328,7 +328,7 @@ class _Leg:
 
 
 class CallerSession:
-    """One caller: a FastAGI connection to santral answered as Asterisk would."""
+    """One caller: a FastAGI connection to santral, replying to commands as Asterisk does."""
 
     def __init__(self, peer: AsteriskPeer, leg: _Leg, keys: Iterable[str], script: str) -> None:
         self.peer = peer
@@ -348,7 +348,7 @@ class CallerSession:
         self._task: asyncio.Task[None] | None = None
 
     async def hang_up(self) -> None:
-        """The caller hangs up now (a BYE reaches Asterisk)."""
+        """Hang up the caller now, as a BYE reaching Asterisk does."""
         self.hang_up_now()
 
     def hang_up_now(self) -> None:
@@ -569,7 +569,7 @@ class AsteriskPeer:
         return phone
 
     def register(self, endpoint: str, registered: bool) -> None:
-        """The phone registers (True) or its registration is removed (False)."""
+        """Register the phone (True) or remove its registration (False)."""
         phone = self.phones[endpoint]
         phone.registered = registered
         name = endpoint.split("/", 1)[-1]
@@ -763,6 +763,7 @@ class AsteriskPeer:
                 [("BridgeUniqueid", bridge), ("Channel", leg.channel), ("Uniqueid", leg.unique_id)],
             )
         session.bridged_with = agent
+
         outcome = await session.wait_hangup_or(phone.hang_up, 3600.0)
         first, second = (caller, agent) if outcome == "caller" else (agent, caller)
         for leg in (first, second):
@@ -774,6 +775,7 @@ class AsteriskPeer:
         self.ami_emit("BridgeDestroy", [("BridgeUniqueid", bridge)])
         self._device_state(phone.endpoint, "NOT_INUSE")
         session.bridged_with = None
+
         if outcome == "caller":
             session._notice_pending = True
             return "200 result=-1\n"

@@ -1,8 +1,8 @@
 """A small engine side for connector tests: the real IVR interpreter and a one-agent ACD.
 
 ``InterpreterFlow`` implements ``CallFlow`` with ``ivr.interpreter`` over the sample
-dialplans. When a call is enqueued it offers the call to the configured agents in order
-through ``CallControl.connect_agent``, as the engine does after an agent accepts; the
+dialplans. When a call is enqueued, it offers the call to the configured agents in order
+through ``CallControl.connect_agent``, as the engine does after an agent accepts. The
 conversation's end comes back through ``agent_leg_ended`` or ``caller_hung_up``.
 """
 

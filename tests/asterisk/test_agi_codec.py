@@ -139,7 +139,7 @@ def test_hangup_result_after_record_file() -> None:
     assert reply.endpos == 25280
 
 
-def test_usage_error_spans_lines_and_next_reply_stays_aligned() -> None:
+def test_usage_error_keeps_alignment() -> None:
     items = replies_of("errors.txt")
 
     assert len(items) == len(santral_side("errors.txt"))

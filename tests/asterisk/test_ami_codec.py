@@ -141,7 +141,7 @@ def test_command_output_both_formats_give_same_lines() -> None:
     assert old.action_id == new.action_id == "1"
 
 
-def test_command_output_old_format_end_marker_on_last_line() -> None:
+def test_old_command_output_one_line() -> None:
     _, stream = panoramisk_server_side("command_core_show_version.yaml")
     messages = frame(stream)
 
@@ -194,7 +194,7 @@ def test_action_with_plain_response_completes_at_once() -> None:
     assert results[0] is not None
 
 
-def test_agi_action_completes_on_exec_event_not_on_message() -> None:
+def test_agi_action_completes_on_exec() -> None:
     ids, stream = panoramisk_server_side("asyncagi_get_var.yaml")
     tracker = ActionTracker()
     tracker.sent("AGI", ids[0], [("CommandID", "command/transaction_uid/1/1")])
@@ -212,7 +212,7 @@ def test_agi_action_completes_on_exec_event_not_on_message() -> None:
     assert unrelated == ["AGIExec", "AGIExec"]
 
 
-def test_list_completes_on_event_list_complete_with_other_events_between() -> None:
+def test_list_completes_amid_other_events() -> None:
     data = (
         b"Response: Success\r\nActionID: 9\r\nEventList: start\r\n"
         b"Message: Channels will follow\r\n\r\n"
@@ -231,7 +231,7 @@ def test_list_completes_on_event_list_complete_with_other_events_between() -> No
     assert [event.get("Channel") for event in final[1].events[:2]] == ["PJSIP/a-1", "PJSIP/c-3"]
 
 
-def test_list_without_event_list_header_completes_on_named_event() -> None:
+def test_list_completes_on_named_event() -> None:
     _, stream = panoramisk_server_side("queue_status.yaml")
     tracker = ActionTracker()
     tracker.sent("QueueStatus", "trotro")

@@ -10,7 +10,9 @@ from ivr.actions import QueueResult, RecordingFinished
 from santral.errors import ConnectorError
 from santral.events import AgentLegChanged, EndpointStateChanged
 from santral.telephony.base import AgentLegResult
+from santral.testing.asterisk_peer import CallerSession
 from tests.asterisk.conftest import ALICE, Rig, start_rig
+from tests.asterisk.flow import CallRecord
 
 LANGUAGE_MENU = 'STREAM FILE "santral/en/language_choice" "0123456789*#"'
 
@@ -25,15 +27,22 @@ async def eventually(condition: object, limit: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+async def call_over(rig: Rig, caller: CallerSession) -> CallRecord:
+    """Wait until santral closed the caller's session and reported the end to the engine."""
+    await caller.finished()
+    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
+    await eventually(lambda: bool(record.hangups))
+    return record
+
+
 async def test_caller_reaches_agent_then_rates_the_call(rig: Rig) -> None:
     caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
     await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
     await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
     caller.keys.append("5")
     rig.peer.agent_hangs_up("PJSIP/alice")
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert caller.commands[0] == "ANSWER"
     assert caller.commands[1] == LANGUAGE_MENU
     assert 'EXEC "StartMusicOnHold" "default"' not in caller.commands
@@ -53,7 +62,7 @@ async def test_agent_leg_events_in_order(rig: Rig) -> None:
     await eventually(lambda: len(rig.published_of(AgentLegChanged)) >= 3)
     caller.keys.append("5")
     rig.peer.agent_hangs_up("PJSIP/alice")
-    await caller.finished()
+    await call_over(rig, caller)
 
     legs = [
         event for event in rig.published_of(AgentLegChanged) if isinstance(event, AgentLegChanged)
@@ -69,9 +78,8 @@ async def test_caller_hangs_up_while_queued(rig: Rig) -> None:
     caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
     await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
     await caller.hang_up()
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert len(record.hangups) == 1
     assert record.agent_legs_ended == 0
     assert caller.closed_by_santral.is_set()
@@ -84,9 +92,8 @@ async def test_missed_agent_then_next_agent_answers(rig: Rig) -> None:
     await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
     caller.keys.append("4")
     rig.peer.agent_hangs_up("PJSIP/bob")
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert record.attempts == [AgentLegResult.NO_ANSWER, AgentLegResult.ANSWERED]
     dials = [command for command in caller.commands if command.startswith("EXEC Dial")]
     assert dials == ['EXEC Dial "PJSIP/alice,15,g"', 'EXEC Dial "PJSIP/bob,15,g"']
@@ -98,9 +105,8 @@ async def test_caller_hangs_up_during_conversation(rig: Rig) -> None:
     await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
     await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
     await caller.hang_up()
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert record.attempts == [AgentLegResult.ANSWERED]
     assert record.agent_legs_ended == 0
     assert len(record.hangups) == 1
@@ -115,9 +121,8 @@ async def test_caller_hangs_up_while_agent_rings(rig: Rig) -> None:
     caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
     await eventually(lambda: rig.peer.phones["PJSIP/alice"].rings == 1)
     await caller.hang_up()
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     await eventually(lambda: bool(record.attempts))
     assert record.attempts == [AgentLegResult.CALLER_GONE]
     assert len(record.hangups) == 1
@@ -150,9 +155,8 @@ async def test_channel_gone_during_ami_outage_ends_call(rig: Rig) -> None:
     await rig.ami.drop_connections()
     rig.ami.channels.pop(caller.leg.unique_id)
     await eventually(lambda: rig.ami.logins == 2)
-    await caller.finished()
+    record = await call_over(rig, caller)
 
-    record = rig.flow.records[f"asterisk-{caller.leg.unique_id}"]
     assert record.hangups == ["channel_gone_during_ami_outage"]
 
 
@@ -161,7 +165,7 @@ async def test_hangup_during_voicemail_keeps_recording(ami_secret: str) -> None:
     try:
         caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
         caller.hang_up_during_record = True
-        await caller.finished()
+        await call_over(rig, caller)
     finally:
         await rig.connector.stop()
         await rig.ami.stop()
@@ -181,7 +185,7 @@ async def test_exit_key_leaves_the_queue(ami_secret: str) -> None:
     rig.peer.ring_cap = 5.0
     try:
         caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3", "*"])
-        await caller.finished()
+        await call_over(rig, caller)
     finally:
         await rig.connector.stop()
         await rig.ami.stop()
@@ -201,7 +205,7 @@ async def test_engine_hangup_closes_session(rig: Rig) -> None:
     call_id = f"asterisk-{caller.leg.unique_id}"
 
     await rig.connector.hangup(call_id)
-    await caller.finished()
+    await call_over(rig, caller)
     await rig.connector.hangup(call_id)
 
     assert any(action.get("action") == "Hangup" for action in rig.ami.actions)

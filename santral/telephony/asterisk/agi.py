@@ -1,7 +1,7 @@
 """The FastAGI wire protocol as plain code: no socket, no event loop.
 
 Asterisk opens a TCP connection, writes the ``agi_*`` header block ending in an empty
-line, then reads one command line at a time and answers each with a reply line. The
+line, then reads one command line at a time and writes a reply line for each. The
 formats follow ``res_agi.c`` (Asterisk 13 to 22):
 
 - ``200 result=0``, ``200 result=49 endpos=8640``, ``200 result= (timeout)``,
@@ -44,7 +44,7 @@ class AgiRequest:
     """A FastAGI session's header block.
 
     ``script`` is the path of ``agi://host:port/script?query`` without the query;
-    ``query`` holds the query parameters and ``arguments`` the ``agi_arg_N`` values.
+    ``query`` contains the query parameters and ``arguments`` the ``agi_arg_N`` values.
     """
 
     headers: Mapping[str, str]
@@ -153,9 +153,9 @@ class _State(enum.Enum):
 class AgiReader:
     """Incremental parser of what Asterisk writes on a FastAGI connection.
 
-    ``feed`` takes received bytes and returns the items complete so far, in order;
-    ``feed_eof`` reports a closed connection and raises ``AgiProtocolError`` if it came
-    in the middle of the header block or of a reply.
+    ``feed`` takes received bytes and returns the items complete so far, in order.
+    ``feed_eof`` reports a closed connection. It raises ``AgiProtocolError`` if the
+    connection closed in the middle of the header block or of a reply.
     """
 
     _buffer: bytes = b""

@@ -4,7 +4,7 @@ Rules this layer keeps:
 
 - a connection that closes or stalls before the header block is complete is closed and
   logged, never retried in a loop (a port probe costs one read);
-- the ``HANGUP`` notice marks the session hung up but never stands in for a reply;
+- the ``HANGUP`` notice marks the session hung up but is never taken as a reply;
 - once the channel is gone no further command is written;
 - the socket is closed by santral when the handler returns, because Asterisk keeps it
   open after a hang-up and holds the caller's BYE until the AGI server closes it;
@@ -74,12 +74,14 @@ class AgiSession:
         """Write one command line and return its reply.
 
         ``wait`` is how long the command itself may take in seconds (a prompt's length, a
-        digit timeout); ``reply_timeout`` is added to it, and None waits without limit
-        (``EXEC Dial`` lasts as long as the conversation). Raises ``AgiHangup`` if the
-        channel is gone before or by this reply, or the connection closed; with
-        ``keep_hangup_reply`` a ``200`` reply that reports the hang-up is returned instead
-        (``RECORD FILE`` keeps what was recorded). If cancelled
-        while waiting, the session is closed because its replies would be out of step.
+        digit timeout), and ``reply_timeout`` is added to it. None waits without limit,
+        because ``EXEC Dial`` lasts as long as the conversation.
+
+        Raises ``AgiHangup`` if the channel is gone before or by this reply, or the
+        connection closed. With ``keep_hangup_reply``, a ``200`` reply that reports the
+        hang-up is returned instead, so ``RECORD FILE`` keeps what was recorded. If
+        cancelled while waiting, the session is closed because its replies would be out
+        of step.
         """
         async with self._lock:
             if self.hung_up or self.closed:

@@ -8,10 +8,9 @@ Rules this module keeps, whatever the Asterisk release:
 - a header may repeat (``ChanVariable`` with ``channelvars``), and every value is kept;
 - a message whose first header is ``Event:`` is an event even if it also has ``Response:``
   (``OriginateResponse``);
-- the output of the ``Command`` action comes either as free text ending at
-  ``--END COMMAND--`` after ``Response: Follows`` (Asterisk 13 and older, blank lines
-  allowed inside) or as one ``Output:`` header per line (Asterisk 14 and newer); both give
-  the same list of lines;
+- the output of the ``Command`` action comes in two formats. Asterisk 13 and older send
+  free text after ``Response: Follows`` up to ``--END COMMAND--``, blank lines allowed.
+  Asterisk 14 and newer send one ``Output:`` header per line. Both give the same lines;
 - what completes an action depends on the action (``ActionTracker``), never on the
   free text of ``Message:``.
 """
@@ -22,7 +21,7 @@ import codecs
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from operator import methodcaller
 
 from santral.errors import SantralError
 
@@ -30,7 +29,7 @@ END_COMMAND = "--END COMMAND--"
 BANNER_PREFIX = "Asterisk Call Manager/"
 MAX_PENDING = 4 * 1024 * 1024
 
-# Actions that answer with a list, and the event that closes the list when an older
+# Actions whose reply is a list, and the event that closes the list when an older
 # Asterisk omits ``EventList: Complete``.
 LIST_ACTIONS: dict[str, str] = {
     "coreshowchannels": "CoreShowChannelsComplete",
@@ -46,6 +45,9 @@ LIST_ACTIONS: dict[str, str] = {
 }
 
 
+_split_header = methodcaller("split", ": ", 1)
+
+
 class AmiProtocolError(SantralError):
     """The AMI peer sent something that is not AMI, or an action could not be built."""
 
@@ -56,31 +58,49 @@ class MessageKind(enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, eq=False)
 class AmiMessage:
     """One AMI message, parsed lazily from its text block (lines joined by ``\\n``).
 
-    ``output`` holds free-text lines: the body of an old-style ``Command`` reply.
+    ``output`` contains free-text lines: the body of an old-style ``Command`` reply. The
+    message is read-only; headers are parsed on first use and kept, because most events
+    are dropped after a look at their name.
     """
 
-    block: str
-    output: tuple[str, ...] = ()
+    __slots__ = ("_fields", "_folded", "_headers", "_name", "block", "output")
 
-    @cached_property
+    def __init__(self, block: str, output: tuple[str, ...] = ()) -> None:
+        self.block = block
+        self.output = output
+        self._headers: tuple[tuple[str, str], ...] | None = None
+        self._fields: dict[str, str] | None = None
+        self._folded: dict[str, str] | None = None
+        self._name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AmiMessage({self.block!r})"
+
+    @property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """Every header in order, repeats included."""
-        pairs = []
-        for line in self.block.split("\n"):
-            name, _, value = line.partition(":")
-            pairs.append((name, value[1:] if value.startswith(" ") else value))
-        return tuple(pairs)
+        if self._headers is None:
+            pairs = []
+            for line in self.block.split("\n"):
+                name, _, value = line.partition(":")
+                pairs.append((name, value[1:] if value.startswith(" ") else value))
+            self._headers = tuple(pairs)
+        return self._headers
 
-    @cached_property
-    def _first(self) -> dict[str, str]:
-        first: dict[str, str] = {}
-        for name, value in self.headers:
-            first.setdefault(name.lower(), value)
-        return first
+    @property
+    def fields(self) -> dict[str, str]:
+        """The first value of each header, by its name as Asterisk spelled it."""
+        if self._fields is None:
+            lines = self.block.split("\n")
+            lines.reverse()
+            try:
+                self._fields = dict(map(_split_header, lines))
+            except ValueError:  # a line without ": " (``Output:`` or free text)
+                self._fields = {name: value for name, value in reversed(self.headers)}
+        return self._fields
 
     @property
     def kind(self) -> MessageKind:
@@ -93,15 +113,23 @@ class AmiMessage:
     @property
     def name(self) -> str:
         """The event name (``Hangup``), or ``""`` for a response."""
-        if not self.block.startswith("Event:"):
-            return ""
-        end = self.block.find("\n")
-        line = self.block if end < 0 else self.block[:end]
-        return line[6:].strip()
+        if self._name is None:
+            if not self.block.startswith("Event:"):
+                self._name = ""
+            else:
+                end = self.block.find("\n")
+                self._name = (self.block if end < 0 else self.block[:end])[6:].strip()
+        return self._name
 
     def get(self, name: str, default: str = "") -> str:
         """Return the first value of header ``name`` (any case), or ``default``."""
-        return self._first.get(name.lower(), default)
+        fields = self._fields if self._fields is not None else self.fields
+        value = fields.get(name)
+        if value is not None:
+            return value
+        if self._folded is None:
+            self._folded = {key.lower(): value for key, value in reversed(self.headers)}
+        return self._folded.get(name.lower(), default)
 
     def get_all(self, name: str) -> list[str]:
         """Return every value of header ``name`` in order (repeated headers)."""

@@ -1,6 +1,6 @@
 """The asyncio AMI client: panoramisk's ``Manager`` connects, santral's codec reads.
 
-panoramisk 1.4's ``Manager`` owns the TCP connection (``connect``, ``close``); the protocol
+panoramisk 1.4's ``Manager`` owns the TCP connection (``connect``, ``close``). The protocol
 object it creates is santral's ``AmiProtocol``, which frames the stream with ``AmiFramer``
 and completes actions with ``ActionTracker``. On top of panoramisk this layer adds:
 
@@ -66,7 +66,7 @@ class AmiProtocol(asyncio.Protocol):
         self._transport = transport
 
     def send(self, action: str, fields: Sequence[tuple[str, str]]) -> asyncio.Future[ActionResult]:
-        """Write an action and return the future of its complete answer."""
+        """Write an action and return the future of its complete reply."""
         if self._transport is None or self._transport.is_closing():
             raise ConnectorError(f"AMI is not connected; action {action} not sent")
         action_id = f"santral-{next(self._ids)}"
@@ -220,9 +220,9 @@ class AmiClient:
     async def send(
         self, action: str, fields: Sequence[tuple[str, str]] = (), *, limit: float | None = None
     ) -> ActionResult:
-        """Run one action and return its answer; raise ``ConnectorError`` on failure.
+        """Run one action and return its reply; raise ``ConnectorError`` on failure.
 
-        An action that Asterisk answers with an error (or an ``OriginateResponse`` of
+        An action that Asterisk rejects with an error (or an ``OriginateResponse`` of
         Failure) returns normally with ``success`` False; not being logged in, a lost
         connection and a timeout raise.
         """

@@ -343,7 +343,7 @@ _NORMALISERS: dict[str, Callable[[AmiMessage], list[AsteriskEvent]]] = {
     "CoreShowChannel": _channel_listed,
 }
 
-# The event classes santral asks for in the login's ``Events:`` mask: ``call`` (channels,
+# The event classes santral requests in the login's ``Events:`` mask: ``call`` (channels,
 # dials, bridges, hang-ups, DeviceStateChange), ``system`` (FullyBooted, PeerStatus,
 # ContactStatus) and ``agent`` (queue members). ``dialplan`` (VarSet, Newexten) and
 # ``reporting`` (RTCPSent) stay off.

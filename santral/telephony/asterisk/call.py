@@ -1,8 +1,8 @@
 """One caller's FastAGI session: the IVR's actions, the queue wait and the agent's Dial.
 
 The session is request/reply, so everything on the caller's channel happens in one
-coroutine. While the caller waits in a queue it hears music on hold and the coroutine
-polls with short ``WAIT FOR DIGIT`` commands (the exit key works); between two polls it
+coroutine. While the caller waits in a queue, it hears music on hold and the coroutine
+polls with short ``WAIT FOR DIGIT`` commands, so the exit key works. Between two polls it
 runs a pending agent dial, plays the queue's announcements, or leaves when the ACD gives
 the call back.
 

@@ -1,8 +1,8 @@
 """The Asterisk connector: FastAGI sessions carry the calls, AMI watches channels and phones.
 
 A call arrives when Asterisk runs ``AGI(agi://santral:4573/<script>?<query>)``. The script
-name goes to the engine as the ``entry`` of the IVR (the engine maps it to a dialplan);
-the query's ``lang`` (or ``language``) sets the call's language. AMI, when configured,
+name goes to the engine as the ``entry`` of the IVR, and the engine maps it to a dialplan.
+The query's ``lang`` (or ``language``) sets the call's language. AMI, when configured,
 reports hang-ups at any stage, the agent leg's dial, answer and bridge, and the phones'
 registrations; after every login the connector reads ``CoreShowChannels`` and
 ``DeviceStateList`` so no call or agent stays stuck across an AMI outage.
@@ -285,9 +285,9 @@ class AsteriskConnector:
     ) -> None:
         """Report once that the agent left the conversation.
 
-        ``AgentLegChanged(left)`` is published either way; ``CallFlow.agent_leg_ended`` is
+        ``AgentLegChanged(left)`` is published either way. ``CallFlow.agent_leg_ended`` is
         called only when the caller remained on the line (``caller_remains``, decided when
-        the event arrived); a caller's hang-up is reported by ``caller_hung_up`` instead,
+        the event arrived). A caller's hang-up is reported by ``caller_hung_up`` instead,
         so the interaction ends once.
         """
         if call.agent_leg_reported or call.state is not CallState.CONNECTED:
@@ -320,7 +320,7 @@ class AsteriskConnector:
         if not result.success:
             message = result.response.get("Message")
             raise ConnectorError(
-                f"Asterisk refused the transfer to {target}: {message}", call_id=call_id
+                f"Asterisk rejected the transfer to {target}: {message}", call_id=call_id
             )
 
     async def hangup(self, call_id: str) -> None:

@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 # Asterisk records and plays 8 kHz audio, so ``endpos`` counts 8000 samples a second.
 SAMPLE_RATE = 8000
 # Each wait ends with a key or a timeout, and the collector ends at ``max_digits``; this
-# bound only guards against a peer that answers every wait with a failure.
+# bound only guards against a peer that replies to every wait with a failure.
 MAX_KEY_WAITS = 256
 
 
@@ -89,7 +89,7 @@ async def play_prompts(
 
 
 def _warn_if_failed(reply: AgiReply, prompt: Prompt) -> None:
-    # STREAM FILE answers result=-1 both for a missing file and for a hang-up; a hang-up
+    # STREAM FILE returns result=-1 both for a missing file and for a hang-up. A hang-up
     # shows on the next command (HANGUP notice and 511), so the call goes on here.
     if reply.value == -1 or not reply.ok:
         log.warning("asterisk_prompt_failed", value=prompt.value, status=reply.status)

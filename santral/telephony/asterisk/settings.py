@@ -33,7 +33,7 @@ class AmiSettings(BaseModel):
     port: int = Field(default=5038, ge=1, le=65535)
     username: str = ""
     secret_env: str = Field(
-        default="", description="name of the environment variable that holds the AMI secret"
+        default="", description="name of the environment variable that contains the AMI secret"
     )
     action_timeout: float = Field(default=10.0, gt=0, description="seconds per AMI action")
     reconnect_min: float = Field(default=1.0, gt=0, description="first reconnect delay, seconds")
@@ -64,7 +64,7 @@ class AsteriskSettings(BaseModel):
     ami: AmiSettings = Field(default_factory=AmiSettings)
     sounds_prefix: str = Field(
         default="santral",
-        description="folder under Asterisk's sounds directory that holds santral's prompts,"
+        description="folder under Asterisk's sounds directory that contains santral's prompts,"
         " as <prefix>/<language>/<name>",
     )
     recordings_folder: str = Field(
