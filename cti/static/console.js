@@ -122,7 +122,7 @@ function interactionCard(item) {
   const attributes = item.attributes || {};
   const card = element("article", { class: "interaction", "data-interaction": id },
     element("h3", {}, `${item.channel} · ${item.caller || ""} · ${item.queue || ""}`),
-    element("p", {}, "Talking ", element("strong", { class: "timer", "data-since": item.connected_at }, "0:00"),
+    element("p", {}, item.channel === "voice" ? "Talking " : "Open for ", element("strong", { class: "timer", "data-since": item.connected_at }, "0:00"),
       item.on_hold ? element("span", { class: "badge" }, " on hold") : null),
   );
   if (item.channel === "email" || item.channel === "chat") card.append(writtenMessages(item, attributes, base));
@@ -135,7 +135,8 @@ function interactionCard(item) {
       ? element("button", { type: "button", class: "hold", onclick: () => act("POST", `${base}/hold`, { on_hold: !item.on_hold }) },
           item.on_hold ? "Resume" : "Hold")
       : null,
-    element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) }, "Hang up"),
+    element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) },
+      item.channel === "voice" ? "Hang up" : "Close"),
     kind, target, element("label", {}, consult, " consult"),
     element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
       target_kind: kind.value, target: target.value, consult: consult.checked,

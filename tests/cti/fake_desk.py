@@ -91,17 +91,19 @@ class FakeDesk:
         self.bus.publish(AgentStatusChanged(agent_id=agent_id, old=old, new=status,
                                             reason=reason_code))
 
-    def offer(self, agent_id: str, pop: dict[str, Any], queue: str = "support") -> str:
-        """Offer a new voice interaction to an available idle agent; return the offer id."""
+    def offer(self, agent_id: str, pop: dict[str, Any], queue: str = "support",
+              channel: str = "voice", attributes: dict[str, Any] | None = None) -> str:
+        """Offer a new interaction to an agent; return the offer id."""
         agent = self._agent(agent_id)
         self._offers += 1
         offer_id, interaction_id = f"o{self._offers}", f"i{self._offers}"
         agent.offer = {"offer_id": offer_id, "interaction_id": interaction_id, "queue": queue,
-                       "channel": "voice", "timeout": 20.0,
-                       "expires_at": self.clock.now() + 20.0, "pop": pop}
+                       "channel": channel, "timeout": 20.0,
+                       "expires_at": self.clock.now() + 20.0, "pop": pop,
+                       "attributes": dict(attributes or {})}
         self._set_state(agent, "reserved")
         self.bus.publish(OfferCreated(offer_id=offer_id, interaction_id=interaction_id,
-                                      agent_id=agent_id, queue=queue, channel="voice",
+                                      agent_id=agent_id, queue=queue, channel=channel,
                                       timeout=20.0, pop=pop))
         return offer_id
 
@@ -118,11 +120,13 @@ class FakeDesk:
         agent.interactions.append({
             "interaction_id": offer["interaction_id"], "channel": offer["channel"],
             "queue": offer["queue"], "caller": offer["pop"].get("caller", ""),
-            "connected_at": self.clock.now(), "on_hold": False, "attributes": {},
+            "connected_at": self.clock.now(), "on_hold": False,
+            "attributes": offer.pop("attributes", {}),
         })
         self._set_state(agent, "busy")
         self.bus.publish(InteractionConnected(interaction_id=offer["interaction_id"],
-                                              agent_id=agent_id, queue=offer["queue"]))
+                                              agent_id=agent_id, queue=offer["queue"],
+                                              channel=offer["channel"]))
 
     async def reject(self, agent_id: str, offer_id: str) -> None:
         agent, offer = self._take_offer(agent_id, offer_id)

@@ -62,6 +62,31 @@ async def test_agent_handles_offer(server: CtiServer, tmp_path: Path, artifacts_
     assert server.desk.agents_by_id["alice"].state == "idle"
 
 
+async def test_email_text_shown(server: CtiServer, tmp_path: Path, artifacts_dir: Path
+                                ) -> None:
+    messages = [
+        {"direction": "in", "from": "ayse@example.com", "text": "My invoice is wrong.",
+         "subject": "Invoice 2026-11"},
+        {"direction": "out", "from": "alice", "text": "Let me check it.", "subject": ""},
+    ]
+    async with chromium(tmp_path) as browser:
+        page = await browser.new_page()
+        await log_in(page, server.url + "/cti/", "alice")
+        await expect(page.locator("#connection")).to_have_text("live")
+
+        server.desk.offer("alice", {"caller": "ayse@example.com", "subject": "Invoice 2026-11",
+                                    "messages": messages[:1]},
+                          channel="email", attributes={"messages": messages})
+        await expect(page.locator("#offer-messages")).to_contain_text("My invoice is wrong.")
+        await page.click("#accept")
+        card = page.locator('[data-interaction="i1"]')
+        await expect(card.locator(".messages")).to_contain_text("My invoice is wrong.")
+        await expect(card.locator(".messages")).to_contain_text("Let me check it.")
+        await expect(card.locator(".messages")).to_contain_text("Invoice 2026-11")
+        await expect(card.locator(".hold")).to_have_count(0)
+        await page.screenshot(path=artifacts_dir / "email.png", full_page=True)
+
+
 async def test_wallboard_updates_live(server: CtiServer, tmp_path: Path, artifacts_dir: Path
                                       ) -> None:
     async with chromium(tmp_path) as browser:
