@@ -7,8 +7,10 @@ POST requests, each for a new CallSid, over keep-alive connections. Two runs:
 * throughput: ``--requests`` requests with ``--concurrency`` in flight, as fast as they go;
 * paced: ``--rate`` requests per second for ``--seconds`` seconds, latency percentiles.
 
-A third figure leaves HTTP out: the same webhooks handed straight to the connector in
-this process, which is the connector's own cost per request.
+Wall-clock figures depend on what else runs on the machine, so the script also reports
+CPU time: the server process's CPU time per request in the throughput run (read from
+``/proc``), and the connector's CPU time per webhook handed to it in this process, without
+HTTP.
 
 Usage: ``.venv/bin/python benchmarks/bench_twilio.py [--rate 1000] [--seconds 5]``
 """
@@ -160,7 +162,10 @@ async def paced(url: str, requests: list[tuple[bytes, str]], rate: float) -> lis
 
 
 async def in_process(requests: list[tuple[bytes, str]]) -> float:
-    """Return the connector's own cost per webhook in microseconds, without HTTP."""
+    """Return the connector's CPU time per webhook in microseconds, without HTTP.
+
+    Process CPU time, not wall time, so other jobs on the machine do not count.
+    """
     connector = TwilioConnector(
         TwilioSettings(public_url=PUBLIC_URL, hold_music=None),
         MenuOnly(),
@@ -171,12 +176,19 @@ async def in_process(requests: list[tuple[bytes, str]]) -> float:
     )
     await connector.start()
     hooks = [Webhook("voice", "POST", "/twilio/voice", {}, body, sig) for body, sig in requests]
-    began = time.perf_counter()
+    began = time.process_time()
     for hook in hooks:
         reply = await connector.handle_webhook(hook)
         if reply.status != 200:
             raise RuntimeError(f"webhook returned HTTP {reply.status}")
-    return (time.perf_counter() - began) / len(hooks) * 1e6
+    return (time.process_time() - began) / len(hooks) * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> str:
@@ -210,7 +222,11 @@ def main() -> None:
         url = f"http://127.0.0.1:{options.port}/twilio/voice"
         warm = signed_requests(2000)
         asyncio.run(throughput(url, warm, options.concurrency))
-        rate = asyncio.run(throughput(url, signed_requests(options.requests), options.concurrency))
+        requests = signed_requests(options.requests)
+        assert server.pid is not None
+        cpu_before = cpu_seconds(server.pid)
+        rate = asyncio.run(throughput(url, requests, options.concurrency))
+        server_cpu = (cpu_seconds(server.pid) - cpu_before) / options.requests * 1e6
         count = int(options.rate * options.seconds)
         latencies = sorted(asyncio.run(paced(url, signed_requests(count), options.rate)))
     finally:
@@ -228,7 +244,8 @@ def main() -> None:
         f"paced {options.rate:,.0f}/s for {options.seconds:g} s: p50 {p50:.2f} ms, "
         f"p99 {p99:.2f} ms, max {latencies[-1] * 1000:.2f} ms"
     )
-    print(f"in process, without HTTP: {cost:.0f} us per webhook")
+    print(f"server CPU time: {server_cpu:.0f} us per request with HTTP")
+    print(f"in process, without HTTP: {cost:.0f} us of CPU per webhook")
 
 
 if __name__ == "__main__":
