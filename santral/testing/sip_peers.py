@@ -49,6 +49,24 @@ def free_port_pair() -> int:
     raise RuntimeError("no free pair of UDP ports found on 127.0.0.1 after 50 tries")
 
 
+def free_sip_port() -> int:
+    """Return a port free for UDP and TCP on 127.0.0.1 whose successor is free too.
+
+    baresip listens on UDP and TCP at its SIP port and on TLS at the next port.
+    """
+    for _ in range(50):
+        port = free_port_pair()
+        try:
+            with contextlib.ExitStack() as stack:
+                for kind, offset in ((socket.SOCK_STREAM, 0), (socket.SOCK_STREAM, 1)):
+                    probe = stack.enter_context(socket.socket(socket.AF_INET, kind))
+                    probe.bind((LOOPBACK, port + offset))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free SIP port for UDP, TCP and TLS found on 127.0.0.1 after 50 tries")
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
     """Stop ``process`` by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if process.poll() is not None:
@@ -132,7 +150,8 @@ class Kamailio:
             timeout=5,
             check=False,
         )
-        return result.returncode == 0
+        # kamcmd exits 0 and prints "error: 500 - AOR not found" for an unknown user.
+        return result.returncode == 0 and not result.stdout.startswith(b"error")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -242,8 +261,8 @@ class Baresip:
     workdir: Path
     audio_source: Path
     answer: str = "auto"  # "auto" answers at once, "manual" lets it ring
-    sip_port: int = field(default_factory=free_udp_port)
-    control_port: int = field(default_factory=free_udp_port)
+    sip_port: int = field(default_factory=free_sip_port)
+    control_port: int = field(default_factory=free_sip_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -48,11 +48,14 @@ async def start_phone(kamailio: Kamailio, tmp_path: Path, *, answer: str = "auto
     )
     phone.start()
     for _ in range(50):
+        if phone.process is None or phone.process.poll() is not None:
+            break
         if kamailio.is_registered("alice"):
             return phone
         await asyncio.sleep(0.1)
     phone.stop()
-    pytest.fail(f"baresip did not register within 5 s; see {phone.workdir / 'baresip.log'}")
+    log = (phone.workdir / "baresip.log").read_text(errors="replace")[-1500:]
+    pytest.fail(f"baresip did not register within 5 s:\n{log}")
 
 
 async def wait_until(predicate: object, limit: float = 10.0) -> None:
@@ -143,7 +146,9 @@ async def test_agent_busy_is_a_miss(kamailio: Kamailio, tmp_path: Path) -> None:
         attempt = asyncio.create_task(
             connector.connect_agent(call.call_id, alice(kamailio), ring_timeout=10)
         )
-        await wait_until(lambda: any(leg.ringing for leg in connector.agent_legs.values()))
+        await wait_until(
+            lambda: attempt.done() or any(leg.ringing for leg in connector.agent_legs.values())
+        )
         assert call.phone is not None
 
         await asyncio.to_thread(call.phone.command, "hangup")

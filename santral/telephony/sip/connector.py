@@ -421,6 +421,7 @@ class SipConnector:
 
     def _forget(self, call: CallerLeg) -> None:
         self.callers.pop(call.invite.call_id, None)
+        call.client.forget(call.invite.call_id)
         self.ports.release(call.port)
 
     def _spawn(self, coroutine: Any) -> None:
@@ -573,7 +574,7 @@ class SipConnector:
     def _end_agent_leg(self, leg: AgentLeg) -> None:
         """Send BYE on an answered agent leg and forget it."""
         if leg.state is LegState.ANSWERED:
-            self.send_request(leg.client.gen_bye(_dialog_key(leg.sip_call_id)))
+            self.send_request(leg.client.bye_for(leg.sip_call_id))
         self._release(leg)
 
     def _release(self, leg: AgentLeg) -> None:
@@ -581,6 +582,7 @@ class SipConnector:
             self.media.legs.discard(leg.rtp)
         leg.transition(LegState.ENDED)
         self.agent_legs.pop(leg.sip_call_id, None)
+        leg.client.forget(leg.sip_call_id)
         self.ports.release(leg.port)
 
     def _agent_hung_up(self, leg: AgentLeg) -> None:
@@ -638,17 +640,6 @@ class SipConnector:
         self.media.legs.discard(call.rtp)
         call.transition(LegState.ENDED)
         self._forget(call)
-
-
-class _DialogKey:
-    """A stand-in request that names a dialog by Call-ID for ``SantralSIPClient.gen_bye``."""
-
-    def __init__(self, call_id: str) -> None:
-        self.call_id = call_id
-
-
-def _dialog_key(call_id: str) -> Any:
-    return _DialogKey(call_id)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

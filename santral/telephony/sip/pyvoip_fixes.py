@@ -250,14 +250,9 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
             raise ConnectorError(
                 f"local address {address} cannot be used in Contact or SDP; set sip.local_address"
             )
+        no_phone: Any = None  # pyVoIP reads the phone only in register(), which is replaced
         super().__init__(
-            server,
-            port,
-            username,
-            password,
-            phone=None,
-            myIP=address,
-            myPort=sip_port,  # type: ignore[arg-type]
+            server, port, username, password, phone=no_phone, myIP=address, myPort=sip_port
         )
         self.dialogs: dict[str, Dialog] = {}
 
@@ -358,7 +353,7 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
 
     def gen_bye(self, request: SantralSIPMessage) -> str:  # type: ignore[override]
         """Build a BYE for the dialog of ``request``'s Call-ID with santral's own Via."""
-        return self.gen_in_dialog("BYE", self.dialogs[request.call_id])
+        return self.bye_for(request.call_id)
 
     def gen_in_dialog(self, method: str, dialog: Dialog, *, body: str = "") -> str:
         """Build a request inside ``dialog`` (BYE, re-INVITE), advancing its local CSeq."""
@@ -480,6 +475,23 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
 
     def gen_branch(self, length: int = 32) -> str:
         return f"z9hG4bK{uuid.uuid4().hex[: length - 7]}"
+
+    def gen_tag(self) -> str:
+        """Return a random tag; pyVoIP's kept every tag ever made in a list, a slow leak."""
+        return uuid.uuid4().hex[:16]
+
+    def gen_call_id(self) -> str:
+        """Return a random Call-ID; pyVoIP's repeated across clients with the same address."""
+        return f"{uuid.uuid4().hex}@{self.myIP}"
+
+    def bye_for(self, call_id: str) -> str:
+        """Build a BYE for the dialog of ``call_id``."""
+        return self.gen_in_dialog("BYE", self.dialogs[call_id])
+
+    def forget(self, call_id: str) -> None:
+        """Drop the dialog state of a call that ended."""
+        self.dialogs.pop(call_id, None)
+        self.tagLibrary.pop(call_id, None)
 
 
 def _uri_of(name_addr: str) -> str:
