@@ -148,13 +148,18 @@ class Router:
         places the interaction among waiting interactions of the same priority, never
         ahead of a higher priority. ``preferred_agent`` is the only agent offered the
         interaction for ``sticky_timeout`` seconds. Raises ``AcdError`` for an unknown
-        queue or channel or an interaction id already in the ACD.
+        queue, channel or preferred agent, a position below 1, or an interaction id already
+        in the ACD; nothing is queued then.
         """
         rules = self._queue_rules(queue)
         if channel not in CHANNELS:
             raise AcdError(f"unknown channel {channel!r}; use one of {list(CHANNELS)}")
         if interaction_id in self._interactions:
             raise AcdError(f"interaction {interaction_id!r} is already in the ACD")
+        if position is not None and position < 1:
+            raise AcdError(f"position must be 1 or more, got {position}")
+        if preferred_agent is not None:
+            self._agent(preferred_agent)
         needs = self._requirements(rules, channel, skills, preferred_skills, language)
         out: list[Decision] = []
         refusal = self._join_refusal(rules, needs)
@@ -637,8 +642,6 @@ class Router:
         return (primary, virtual_time, interaction.seq)
 
     def _place_at(self, interaction: InteractionRecord, position: int) -> None:
-        if position < 1:
-            raise AcdError(f"position must be 1 or more, got {position}")
         peers = sorted(
             other.sort_key[1]
             for other in self._interactions.values()
@@ -654,7 +657,6 @@ class Router:
         interaction.sort_key = self._sort_key(interaction, (earlier + later) / 2)
 
     def _make_sticky(self, interaction: InteractionRecord, agent_id: str, timeout: float) -> None:
-        self._agent(agent_id)
         needs = interaction.requirements
         interaction.requirements = Requirements(
             needs.queue,
@@ -957,6 +959,9 @@ class Router:
         if new is AgentState.IDLE:
             agent.free_since = self._clock.now()
         out.append(AgentStateChanged(agent.agent_id, old.value, new.value))
+        if new is AgentState.IDLE and agent.agent_id not in self._settings.agents:
+            # Removed by a reload while working: forget the agent once the work is done.
+            self._agents.pop(agent.agent_id, None)
 
     def _check_leave_when_empty(self, agent: AgentRecord, out: list[Decision]) -> None:
         """Remove waiting interactions of queues left with no agent that could serve them."""

@@ -273,3 +273,16 @@ def test_reload_adds_and_removes_agents() -> None:
     assert only(decisions, OfferEnded)[0].reason == "agent_logged_out"
     assert offered_agents(decisions) == []
     assert offered_agents(login(router, "b1")) == ["b1"]
+
+
+def test_removed_agent_finishes_work_then_goes() -> None:
+    base: dict[str, Any] = {"queues": {"q": {"wrapup": 0}}, "agents": agents(1, queues=["q"])}
+    router, _ = make_router(base)
+    login(router, "a1")
+    router.accept(offers(router.add_interaction("i1", "q"))[0].offer_id, connect=True)
+
+    router.reload(AcdSettings.model_validate({"queues": {"q": {"wrapup": 0}}, "agents": {}}))
+    assert router.agent("a1").interactions == ("i1",)
+    router.end_interaction("i1")
+
+    assert router.agents() == []

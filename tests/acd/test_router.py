@@ -340,3 +340,16 @@ def test_timers_report_next_due_time() -> None:
 
     assert router.next_timer() == clock.now() + 15
     assert router.tick() == []
+
+
+def test_invalid_arrival_leaves_nothing_behind() -> None:
+    router, _ = sales_router(1)
+    with pytest.raises(UnknownAgentError):
+        router.add_interaction("i1", "sales", preferred_agent="ghost", sticky_timeout=5)
+    with pytest.raises(AcdError, match="position must be 1 or more"):
+        router.add_interaction("i1", "sales", position=0)
+    with pytest.raises(AcdError, match="levels run from 1 to 10"):
+        router.add_interaction("i1", "sales", skills={"sales": 11})
+
+    assert router.interactions() == []
+    assert router.snapshot()["sales"].waiting_count == 0
