@@ -110,8 +110,8 @@ class ArrivalStream(_Model):
     """Interactions of one kind arriving at one queue.
 
     Give either ``poisson`` (expected arrivals per interval, from ``start``, by default the
-    scenario's start) or ``csv`` (a file of arrival times in seconds, one per row in its
-    first column, resolved against the scenario's folder).
+    scenario's start) or ``csv`` (a file of arrival times in seconds after ``start``, one
+    per row in its first column, resolved against the scenario's folder).
     """
 
     queue: str
@@ -222,6 +222,11 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _references_exist(self) -> Scenario:
         for stream in self.arrivals:
+            if stream.start is not None and stream.start < self.start:
+                raise ValueError(
+                    f"arrivals for {stream.queue!r} start at {stream.start} s, before the "
+                    f"scenario's start {self.start} s; move one of them"
+                )
             if stream.queue not in self.acd.queues:
                 raise ValueError(
                     f"arrivals name unknown queue {stream.queue!r}; "
@@ -265,19 +270,26 @@ class Scenario(_Model):
         for stream in self.arrivals:
             if stream.poisson is not None:
                 ends.append(self.stream_start(stream) + len(stream.poisson) * self.interval)
+            else:
+                last = max(self.csv_arrivals(stream), default=self.stream_start(stream))
+                intervals = math.floor((last - self.start) / self.interval) + 1
+                ends.append(self.start + intervals * self.interval)
         for group in self.agent_groups:
             ends.extend(shift.end for shift in group.shifts)
         return max(ends)
 
     def stream_start(self, stream: ArrivalStream) -> float:
-        """Return when a stream's first Poisson interval begins."""
+        """Return when a stream begins: its first Poisson interval or its CSV time 0."""
         return self.start if stream.start is None else stream.start
 
     def csv_arrivals(self, stream: ArrivalStream) -> list[float]:
-        """Read the sorted arrival times of a ``csv`` stream, in seconds."""
+        """Read the sorted arrival times of a ``csv`` stream as times of day in seconds.
+
+        The file holds seconds after the stream's start.
+        """
         assert stream.csv is not None  # only called for csv streams
-        path = Path(self.folder) / stream.csv
-        return read_arrival_times(path)
+        offset = self.stream_start(stream)
+        return [offset + time for time in read_arrival_times(Path(self.folder) / stream.csv)]
 
 
 def read_arrival_times(path: Path) -> list[float]:

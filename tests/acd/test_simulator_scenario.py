@@ -231,3 +231,25 @@ def test_recorder_splits_agent_time() -> None:
     assert by_start[(0.0, "*")].agents == pytest.approx(0.5)
     assert by_start[(-1.0, "*")].agents == pytest.approx(150 / 200)
     assert [row.queue for row in rows[:2]] == ["sales", "*"]
+
+
+def test_csv_times_count_from_stream_start(tmp_path: Path) -> None:
+    write(tmp_path, "time\n0\n1900\n", "arrivals.csv")
+    text = MINIMAL.replace("    poisson: [10, 20]", "    csv: arrivals.csv\n    start: '08:10'")
+    text = "start: '08:00'\n" + text
+
+    scenario = load_scenario(write(tmp_path, text))
+
+    stream = scenario.arrivals[0]
+    assert scenario.csv_arrivals(stream) == [29400.0, 31300.0]
+    # The last arrival falls in the second half-hour interval, which ends at 09:00.
+    assert scenario.end_time() == 32400.0
+
+
+def test_stream_before_scenario_start_rejected(tmp_path: Path) -> None:
+    text = "start: '08:00'\n" + MINIMAL.replace(
+        "    poisson: [10, 20]", "    poisson: [10, 20]\n    start: '07:00'"
+    )
+
+    with pytest.raises(ScenarioError, match="before the scenario's start"):
+        load_scenario(write(tmp_path, text))
