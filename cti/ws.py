@@ -81,8 +81,13 @@ class WebSocketEndpoint:
 
     async def _reject(self, ws: web.WebSocketResponse, reason: str) -> None:
         log.warning("cti_ws_rejected", reason=reason)
-        await ws.send_str(encode(self._message("error", code="unauthorized", message=reason)))
-        await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(encode(self._message("error", code="unauthorized", message=reason)))
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        except ConnectionError as error:
+            log.info("cti_ws_reject_not_sent", error=str(error))
 
     async def _read(self, ws: web.WebSocketResponse, client: Client) -> None:
         async for message in ws:

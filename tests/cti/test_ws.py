@@ -251,3 +251,17 @@ async def test_shutdown_closes_websockets() -> None:
 
     assert frame.type == aiohttp.WSMsgType.CLOSE
     assert frame.data == aiohttp.WSCloseCode.GOING_AWAY
+
+
+async def test_client_closing_before_hello(server: CtiServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(server.url + "/cti/ws")
+        await ws.close()
+    await wait_clients(server, 0)
+
+    async with CtiClient(server.url) as client:
+        await client.login("bob", "bob-pw")
+        events = await client.connect()
+        await events.close()
+
+    assert events.snapshot["user"]["user_id"] == "bob"
