@@ -253,14 +253,23 @@ class Scenario(_Model):
         """Return the shifts of every agent.
 
         Agents from ``acd.agents`` and groups without shifts log in at the start and never
-        log out, so the queues can drain after arrivals stop.
+        log out, so the queues can drain after arrivals stop. A shift that began before
+        the start is cut to begin at the start, and one that ended before it is dropped.
         """
         whole_day = [Shift(start=self.start, end=math.inf)]
         shifts = {agent_id: whole_day for agent_id in self.acd.agents}
         for group in self.agent_groups:
+            group_shifts = self._clipped(group.shifts) if group.shifts else whole_day
             for agent_id in group.agent_ids():
-                shifts[agent_id] = list(group.shifts) or whole_day
+                shifts[agent_id] = group_shifts
         return shifts
+
+    def _clipped(self, shifts: list[Shift]) -> list[Shift]:
+        return [
+            Shift(start=max(shift.start, self.start), end=shift.end)
+            for shift in shifts
+            if shift.end > self.start
+        ]
 
     def end_time(self) -> float:
         """Return when arrivals stop: ``end``, else the end of the last interval or shift."""

@@ -253,3 +253,13 @@ def test_stream_before_scenario_start_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(ScenarioError, match="before the scenario's start"):
         load_scenario(write(tmp_path, text))
+
+
+def test_shifts_before_start_are_clipped(tmp_path: Path) -> None:
+    text = "start: '08:00'\n" + MINIMAL
+    text += "    shifts: [{start: '06:00', end: '07:00'}, {start: '07:30', end: '09:00'}]\n"
+
+    scenario = load_scenario(write(tmp_path, text))
+
+    shifts = scenario.shifts()["agent-001"]
+    assert [(shift.start, shift.end) for shift in shifts] == [(28800.0, 32400.0)]
