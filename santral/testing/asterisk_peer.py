@@ -341,7 +341,7 @@ class CallerSession:
         self.closed_by_santral = asyncio.Event()
         self.hang_up_during_record = False
         self.missing_files: set[str] = set()
-        self.bridged_with: _Leg | None = None
+        self.agent_leg: _Leg | None = None
         self._hangup_now = asyncio.Event()
         self._notice_pending = False
         self._writer: asyncio.StreamWriter | None = None
@@ -636,7 +636,7 @@ class AsteriskPeer:
             if session.leg.channel == channel and not session.hung_up:
                 session.hang_up_now()
                 return True
-            if session.bridged_with is not None and session.bridged_with.channel == channel:
+            if session.agent_leg is not None and session.agent_leg.channel == channel:
                 phone = self._phone_of(channel)
                 if phone is not None:
                     phone.hang_up.set()
@@ -669,11 +669,13 @@ class AsteriskPeer:
         phone.rings += 1
         phone.hang_up.clear()
         agent = self._new_leg(endpoint)
+        session.agent_leg = agent
         self._ring(session.leg, agent, endpoint)
         status = await self._ring_outcome(session, phone, seconds)
         session.variables["DIALSTATUS"] = status
         if status == "ANSWER":
             return await self._talk(session, phone, agent)
+        session.agent_leg = None
         self._dial_end(session.leg, agent, status)
         self._leg_gone(agent, "17" if status == "BUSY" else "19")
         self._device_state(endpoint, "NOT_INUSE")
@@ -762,7 +764,6 @@ class AsteriskPeer:
                 "BridgeEnter",
                 [("BridgeUniqueid", bridge), ("Channel", leg.channel), ("Uniqueid", leg.unique_id)],
             )
-        session.bridged_with = agent
 
         outcome = await session.wait_hangup_or(phone.hang_up, 3600.0)
         first, second = (caller, agent) if outcome == "caller" else (agent, caller)
@@ -774,7 +775,7 @@ class AsteriskPeer:
         self._leg_gone(agent)
         self.ami_emit("BridgeDestroy", [("BridgeUniqueid", bridge)])
         self._device_state(phone.endpoint, "NOT_INUSE")
-        session.bridged_with = None
+        session.agent_leg = None
 
         if outcome == "caller":
             session._notice_pending = True

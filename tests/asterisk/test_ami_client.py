@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,10 +11,12 @@ from structlog.testing import capture_logs
 
 from santral.errors import ConnectorError
 from santral.telephony.asterisk import ami_events
-from santral.telephony.asterisk.ami_client import AmiClient
+from santral.telephony.asterisk.ami import AmiFramer
+from santral.telephony.asterisk.ami_client import AmiClient, AmiProtocol
 from santral.telephony.asterisk.ami_events import EVENT_MASK
 from santral.testing.asterisk_peer import AmiServer, AsteriskPeer
 from tests.asterisk.conftest import asterisk_settings
+from tests.asterisk.transcripts import ami_stream
 
 
 async def until(condition: object, limit: float = 5.0) -> None:
@@ -147,3 +150,27 @@ async def test_lists_and_events_by_mask(server: AmiServer, ami_secret: str) -> N
     assert states == [ami_events.DeviceStateChanged("PJSIP/alice", "NOT_INUSE")]
     assert client.events_received == 2
     await client.stop()
+
+
+@pytest.mark.parametrize(
+    "name", ["agent_call.ami", "agent_call_asterisk11.ami", "queue_events_asterisk13.ami"]
+)
+async def test_recorded_stream_reaches_handlers(
+    name: str, server: AmiServer, ami_secret: str
+) -> None:
+    events: list[ami_events.AsteriskEvent] = []
+    client = client_for(server, events, [])
+    protocol = AmiProtocol(client)
+    data = ami_stream(name)
+
+    for offset in range(0, len(data), 100):
+        protocol.data_received(data[offset : offset + 100])
+
+    names = re.findall(r"(?m)^Event: (\S+)", data.decode())
+    framed = AmiFramer().feed(data)
+    expected = [
+        e for m in framed if m.name not in ami_events.NOISE for e in ami_events.normalise(m)
+    ]
+    assert client.events_received == len(names)
+    assert events == expected
+    assert expected

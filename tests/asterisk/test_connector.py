@@ -215,3 +215,65 @@ async def test_engine_hangup_closes_session(rig: Rig) -> None:
 async def test_hold_is_refused_with_reason(rig: Rig) -> None:
     with pytest.raises(ConnectorError, match="hold"):
         await rig.connector.hold("asterisk-1", True)
+
+
+async def test_call_without_ami_reaches_survey(ami_secret: str) -> None:
+    rig = await start_rig([ALICE], with_ami=False)
+    rig.peer.add_phone("PJSIP/alice")
+    try:
+        caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+        await eventually(lambda: caller.variables.get("DIALSTATUS") == "ANSWER")
+        caller.keys.append("3")
+        rig.peer.agent_hangs_up("PJSIP/alice")
+        record = await call_over(rig, caller)
+    finally:
+        await rig.connector.stop()
+        await rig.ami.stop()
+
+    assert rig.connector.ami is None
+    assert record.attempts == [AgentLegResult.ANSWERED]
+    assert record.agent_legs_ended == 1
+    assert record.survey == {"csat": 3}
+
+
+async def test_cancelled_offer_hangs_up_ringing_phone(rig: Rig) -> None:
+    rig.peer.phones["PJSIP/alice"].behaviour = "no_answer"
+    rig.peer.ring_cap = 5.0
+    rig.flow.agents = []
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    call_id = f"asterisk-{caller.leg.unique_id}"
+
+    ringing = asyncio.create_task(rig.connector.connect_agent(call_id, ALICE, 15.0))
+    await eventually(lambda: rig.peer.phones["PJSIP/alice"].rings == 1)
+    await eventually(lambda: any(getattr(e, "state", "") == "ringing" for e in rig.published))
+    ringing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await ringing
+    await eventually(lambda: caller.variables.get("DIALSTATUS") == "NOANSWER")
+
+    hangups = [action for action in rig.ami.actions if action.get("action") == "Hangup"]
+    assert len(hangups) == 1
+    assert hangups[0]["channel"].startswith("PJSIP/alice-")
+    await caller.hang_up()
+    await call_over(rig, caller)
+
+
+async def test_connect_agent_after_call_ended(rig: Rig) -> None:
+    result = await rig.connector.connect_agent("asterisk-unknown", ALICE, 15.0)
+
+    assert result is AgentLegResult.CALLER_GONE
+
+
+async def test_whisper_plays_to_agent(rig: Rig) -> None:
+    rig.flow.agents = []
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    call_id = f"asterisk-{caller.leg.unique_id}"
+
+    result = await rig.connector.connect_agent(call_id, ALICE, 20.0, whisper="sales_whisper")
+    await caller.hang_up()
+    await call_over(rig, caller)
+
+    assert result is AgentLegResult.ANSWERED
+    assert 'EXEC Dial "PJSIP/alice,20,gA(santral/en/sales_whisper)"' in caller.commands
