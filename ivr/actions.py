@@ -53,6 +53,7 @@ class Play(Action):
     kind: ClassVar[str] = "play"
     prompts: list[Prompt]
     barge_in: bool = False
+    sensitive: bool = False  # a prompt speaks a sensitive value: do not log or cache it
 
 
 @dataclass(frozen=True, kw_only=True)

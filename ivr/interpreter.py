@@ -87,7 +87,7 @@ def _resume(session: Session, node: Any, event: Event) -> str | None:
     if session.step == "play":
         return resume_play(session, event)
     resume = RESUME.get(type(node))
-    if resume is None or (isinstance(event, PromptFinished) and session.step != "play"):
+    if resume is None or isinstance(event, PromptFinished):
         session.log.warning("ivr_event_unexpected", node=session.node_name, event_kind=event.kind)
         return None
     return resume(session, node, event)

@@ -13,7 +13,7 @@ import os
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -158,8 +158,7 @@ def _build_node(
     if model is None:
         problems.append(Problem(document.position((*location, "kind")), _kind_message(kind)))
         return None
-    node = _validate(model, raw, document, location, problems)
-    return node  # type: ignore[return-value]
+    return cast(NodeModel | None, _validate(model, raw, document, location, problems))
 
 
 def _kind_message(kind: Any) -> str:

@@ -435,7 +435,8 @@ def resume_queue(session: Session, node: QueueNode, event: Event) -> Next:
     session.state["outcome"] = ""
     if event.outcome == "answered":
         return then_or_hang_up(session, node.answered)
-    target = node.on.get(event.outcome) or node.next  # type: ignore[call-overload]
+    targets: dict[str, str] = {str(outcome): target for outcome, target in node.on.items()}
+    target = targets.get(event.outcome) or node.next
     return then_or_hang_up(session, target, f"queue_{event.outcome}")
 
 

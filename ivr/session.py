@@ -37,6 +37,7 @@ class Session:
         self.clock = clock
         self.actions: list[Action] = []
         self.steps = 0
+        self.spoke_secret = False
         self.log = log.bind(call_id=self.state["call"]["call_id"])
 
     # Where the call is
@@ -132,7 +133,13 @@ class Session:
         return variables[name]
 
     def render(self, text: str) -> str:
-        """Render a template with clear values; only for the action that needs them."""
+        """Render a template with clear values; only for the action that needs them.
+
+        Rendering a sensitive variable marks the session, so the next ``Play`` carries
+        ``sensitive=True``.
+        """
+        if templates.referenced(text) & self.sensitive_names():
+            self.spoke_secret = True
         try:
             return templates.render(text, self.values())
         except Exception as error:  # a sandbox violation or a failing filter
@@ -151,6 +158,7 @@ class Session:
 
     def prompts(self, *specs: PromptSpec | None) -> list[Prompt]:
         """Build the prompts of one or more prompt specs in the call's language."""
+        self.spoke_secret = False
         result: list[Prompt] = []
         for spec in specs:
             if spec is None:
@@ -184,11 +192,13 @@ class Session:
 
     def play(self, prompts: list[Prompt], then: str | None, *, reason: str = "normal") -> None:
         """Play ``prompts`` (at least one), then go to ``then`` (or hang up with ``reason``)."""
-        self.actions.append(Play(prompts=prompts))
+        self.actions.append(Play(prompts=prompts, sensitive=self.spoke_secret))
+        self.spoke_secret = False
         self.step = "play"
         self.pending.update(then=then, reason=reason)
 
     def gather(self, step: str, **options: Any) -> None:
+        options["sensitive"] = bool(options.get("sensitive")) or self.spoke_secret
         self.actions.append(Gather(language=self.language, **options))
         self.step = step
 

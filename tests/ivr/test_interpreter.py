@@ -486,3 +486,30 @@ def test_key_from_environment_is_shared(monkeypatch: pytest.MonkeyPatch) -> None
 
     assert Sealer.from_environment("TEST_IVR_KEY").unseal(token) == "secret"
     assert Sealer("another key of forty characters, at least").unseal(token) is None
+
+
+def test_prompt_with_sensitive_value_is_marked(load, clock: VirtualClock) -> None:
+    dialplans = load(
+        """
+        start: pin
+        nodes:
+          pin:
+            kind: input
+            variable: pin
+            prompt: {tts: PIN}
+            sensitive: true
+            next: hello
+          hello: {kind: say, text: "Hello {{ caller }}", next: tell}
+          tell: {kind: say, text: "Your PIN is {{ pin }}"}
+        """
+    )
+    state, _ = interpreter.start(dialplans, CALL, clock, "flow")
+    state, actions = interpreter.handle(
+        dialplans, state, DigitsCollected(digits="1234", reason="max_digits"), clock
+    )
+    assert actions[-1] == Play(prompts=actions[-1].prompts, sensitive=False)
+
+    state, actions = interpreter.handle(dialplans, state, PromptFinished(), clock)
+
+    assert actions[-1] == Play(prompts=actions[-1].prompts, sensitive=True)
+    assert actions[-1].prompts[0].value == "Your PIN is 1234"
