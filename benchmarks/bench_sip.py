@@ -78,7 +78,7 @@ async def measure(calls: int, kamailio: Kamailio, workdir: Path) -> dict[str, fl
     await asyncio.sleep(4.0)
     cpu = cpu_seconds() - cpu_before
     wall = time.monotonic() - wall_before
-    lateness = np.array(connector.media.lateness) * 1000
+    lateness = np.array(connector.media.lateness or [float('nan')]) * 1000
     rss_peak = rss_mib()
     result = await sipp
     await connector.stop()
