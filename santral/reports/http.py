@@ -5,8 +5,8 @@
 - ``GET /api/reports/{by}?from=…&to=…&interval=15|30|60|day&format=json|csv``
 - ``GET /api/interactions/{id}`` and ``GET /api/callers/{caller}/interactions?days=30``
 - ``POST /api/admin/erase`` with ``{"caller": "+90…"}``
-- ``GET /metrics`` (Prometheus text), ``GET /healthz`` (the process runs) and
-  ``GET /readyz`` (the store responds to a query).
+- ``GET /metrics`` (Prometheus text), ``GET /healthz`` (the process runs; added only when
+  the app has no ``/healthz`` yet) and ``GET /readyz`` (the store responds to a query).
 
 ``authorize(request, scope)`` guards every ``/api/`` route; ``scope`` is ``"reports"`` or
 ``"admin"``. It returns to allow the request, or raises an ``aiohttp.web.HTTPException``
@@ -49,8 +49,17 @@ def setup_routes(
     app.router.add_get("/api/callers/{caller}/interactions", routes.caller_history)
     app.router.add_post("/api/admin/erase", routes.erase)
     app.router.add_get("/metrics", routes.metrics)
-    app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
+    if not _has_get_route(app, "/healthz"):  # the engine may serve a richer one
+        app.router.add_get("/healthz", routes.healthz)
+
+
+def _has_get_route(app: web.Application, path: str) -> bool:
+    return any(
+        route.method == "GET" and route.resource is not None
+        and route.resource.canonical == path
+        for route in app.router.routes()
+    )
 
 
 class _Routes:

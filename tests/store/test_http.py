@@ -159,3 +159,19 @@ async def test_readyz_reports_store(api: Api) -> None:
 
     assert response.status == 200
     assert (await response.json())["store"] == "sqlite"
+
+
+async def test_existing_healthz_kept(tmp_path: Path) -> None:
+    async def engine_health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "source": "engine"})
+
+    store = await open_store(StoreSettings(url=f"sqlite:///{tmp_path / 'h.db'}"))
+    app = web.Application()
+    app.router.add_get("/healthz", engine_health)
+    setup_routes(app, store)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        response = await client.get("/healthz")
+        body = await response.json()
+    await store.close()
+
+    assert body["source"] == "engine"
