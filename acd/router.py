@@ -81,7 +81,7 @@ _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionSt
 
 Timer = tuple[float, int, int, Any, Any]
 
-# Distinct requirement sets remembered between arrivals; most floors use a few hundred.
+# Distinct requirement sets remembered between arrivals; the cache is cleared at this size.
 _NEEDS_CACHE_SIZE = 10_000
 
 

@@ -131,10 +131,13 @@ class Samples:
     cpu: list[int] = field(default_factory=list)
 
     def report(self, decisions: int, elapsed: float) -> str:
-        inputs = len(self.wall) / elapsed
+        """Return rates per wall second and per CPU second of the timed inputs, and latencies."""
+        cpu_seconds = sum(self.cpu) / 1e9
         return (
-            f"{inputs:,.0f} inputs/s, {decisions / elapsed:,.0f} decisions/s; "
-            f"wall p50 {_percentile(self.wall, 0.5)} p99 {_percentile(self.wall, 0.99)} µs; "
+            f"{len(self.wall) / elapsed:,.0f} inputs/s and {decisions / elapsed:,.0f} "
+            f"decisions/s of wall time; {len(self.cpu) / cpu_seconds:,.0f} inputs and "
+            f"{decisions / cpu_seconds:,.0f} decisions per CPU second\n"
+            f"  wall p50 {_percentile(self.wall, 0.5)} p99 {_percentile(self.wall, 0.99)} µs; "
             f"CPU p50 {_percentile(self.cpu, 0.5)} p99 {_percentile(self.cpu, 0.99)} µs"
         )
 
