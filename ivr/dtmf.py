@@ -24,12 +24,19 @@ from ivr.actions import DigitsCollected, DigitsReason, Gather
 
 
 class DtmfCollector:
-    """Collects keys for one ``Gather``; the owner calls ``expire`` at ``deadline()``."""
+    """Collects keys for one ``Gather``; the owner calls ``expire`` at ``deadline()``.
 
-    def __init__(self, gather: Gather, *, prompt_playing: bool = True) -> None:
+    The owner calls ``prompt_finished`` when the prompts end. ``prompt_playing=False``
+    means the owner does not play them (keys count at once), and a ``Gather`` without
+    prompts given ``now`` starts its first-digit timeout there.
+    """
+
+    def __init__(
+        self, gather: Gather, *, prompt_playing: bool = True, now: float | None = None
+    ) -> None:
         self._gather = gather
         self._keys = ""
-        self._prompt_end: float | None = None
+        self._prompt_end: float | None = None if gather.prompts else now
         self._last_key: float | None = None
         self._prompt_playing = prompt_playing and bool(gather.prompts)
         self.result: DigitsCollected | None = None

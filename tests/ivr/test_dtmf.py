@@ -181,3 +181,10 @@ def test_result_is_final() -> None:
 
     assert collector.press("2", 0.6) == first
     assert collector.deadline() is None
+
+
+def test_gather_without_prompts_times_from_start() -> None:
+    collector = DtmfCollector(Gather(prompts=[], max_digits=1, timeout=3), now=100.0)
+
+    assert collector.deadline() == 103.0
+    assert collector.expire(103.0) == DigitsCollected(digits="", reason="no_input")
