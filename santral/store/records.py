@@ -30,6 +30,15 @@ _IVR_ONLY_OUTCOME = (
     " ELSE 'abandoned_in_ivr' END"
 )
 
+# Outcomes a ``call_ended`` event may carry that are record outcomes as they stand. Any
+# other value (a connector's own word such as ``caller_hangup``) is derived from the record.
+_CALL_OUTCOMES = ", ".join(
+    f"'{outcome}'" for outcome in (
+        "answered", "abandoned_in_ivr", "abandoned_in_queue", "overflowed", "transferred",
+        "voicemail", "completed_in_ivr", "rejected",
+    )
+)
+
 # Hold time including an open hold at time ``?``; used twice per statement.
 _HOLD_UNTIL = (
     "(hold_seconds + CASE WHEN hold_started_at IS NULL THEN 0 ELSE ? - hold_started_at END)"
@@ -162,11 +171,15 @@ def _call_ended(database: Database, event: ev.CallEnded) -> None:
         " talk_seconds = CASE WHEN talk_seconds IS NOT NULL OR answered_at IS NULL"
         "   THEN talk_seconds ELSE ? - answered_at - " + _HOLD_UNTIL + " END,"
         " outcome = CASE WHEN outcome <> 'in_progress' THEN outcome"
+        "   WHEN ? IN (" + _CALL_OUTCOMES + ") THEN ?"
         "   WHEN enqueued_at IS NOT NULL AND answered_at IS NULL THEN 'abandoned_in_queue'"
         "   WHEN enqueued_at IS NOT NULL THEN 'answered'"
         "   ELSE " + _IVR_ONLY_OUTCOME + " END"
         " WHERE call_id = ? AND ended_at IS NULL OR id = ?",
-        (event.outcome, event.ts, event.ts, event.ts, event.ts, event.call_id, event.call_id),
+        (
+            event.outcome, event.ts, event.ts, event.ts, event.ts, event.outcome, event.outcome,
+            event.call_id, event.call_id,
+        ),
     )
 
 

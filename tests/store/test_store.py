@@ -327,3 +327,20 @@ async def test_cancelled_flush_keeps_rest(tmp_path: Path) -> None:
     await store.close()
 
     assert len(rows) == 100
+
+
+async def test_call_outcome_taken_from_call_end(database_url: str) -> None:
+    line = new_timeline(START)
+    store = await _open(database_url, line.clock)
+    store.attach(line.bus)
+    for call_id, outcome in (("c1", "voicemail"), ("c2", "completed_in_ivr"),
+                             ("c3", "rejected"), ("c4", "caller_hangup")):
+        line.publish(ev.CallStarted(call_id=call_id, connector="virtual", caller="+1",
+                                    called="2"))
+        line.publish(ev.CallEnded(call_id=call_id, outcome=outcome))
+    await store.flush()
+    outcomes = [(await store.interaction(call_id) or {}).get("outcome")
+                for call_id in ("c1", "c2", "c3", "c4")]
+    await store.close()
+
+    assert outcomes == ["voicemail", "completed_in_ivr", "rejected", "abandoned_in_ivr"]
