@@ -513,3 +513,29 @@ def test_prompt_with_sensitive_value_is_marked(load, clock: VirtualClock) -> Non
 
     assert actions[-1] == Play(prompts=actions[-1].prompts, sensitive=True)
     assert actions[-1].prompts[0].value == "Your PIN is 1234"
+
+
+def test_spoken_digits_choose_menu_option(load, clock: VirtualClock) -> None:
+    from ivr.actions import SpeechResult
+
+    dialplans = load(
+        """
+        start: menu
+        nodes:
+          menu:
+            kind: menu
+            greeting: {tts: Say or press one}
+            options: {"1": bye}
+            max_invalid: 1
+            failure: lost
+          bye: {kind: hangup, reason: chosen}
+          lost: {kind: hangup, reason: failed}
+        """
+    )
+    state, _ = interpreter.start(dialplans, CALL, clock, "flow")
+
+    _, chosen = interpreter.handle(dialplans, state, SpeechResult(text="1"), clock)
+    _, failed = interpreter.handle(dialplans, state, SpeechResult(text="billing"), clock)
+
+    assert chosen == [Hangup(reason="chosen")]
+    assert failed == [Hangup(reason="failed")]

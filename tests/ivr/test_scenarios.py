@@ -82,3 +82,19 @@ def test_failed_expectations_are_listed() -> None:
         "variable vip: expected True, got None",
         "path: expected 'a.x' (in this order: ['a.x']), got []",
     ]
+
+
+def test_invalid_scenario_file_has_positions(tmp_path: Path) -> None:
+    from santral.errors import SourceError
+
+    path = tmp_path / "bad.test.yaml"
+    path.write_text(
+        "scenarios:\n  - name: no expectation\n    keys: '1'\n    queue: [lost]\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(SourceError) as raised:
+        load_scenarios(path)
+
+    positions = sorted(str(problem.position) for problem in raised.value.problems)
+    assert positions == [f"{path}:2:5", f"{path}:4:13"]
