@@ -3,7 +3,8 @@
 The model: Poisson arrivals at 1.5 per second, exponential handle times with a mean of
 300 s, 500 agents (offered load 450 Erlangs, occupancy 0.9), callers who never hang up,
 no wrap-up. Each tool simulates the same hours from an empty system and counts customers
-whose service completed, divided by the process CPU time of the run (one core).
+whose service completed, divided by the process CPU time of the run (one core). santral
+also finishes the calls in progress at the horizon (its queues drain), and counts them.
 
 santral runs the full router path: every arrival, offer, accept, end of call and agent
 state change goes through ``acd.router.Router`` and the KPI recorder, as in
