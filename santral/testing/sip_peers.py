@@ -94,7 +94,7 @@ class Kamailio:
         return self.workdir / "kamailio.ctl"
 
     def start(self) -> None:
-        """Start Kamailio in the foreground and wait until it answers OPTIONS."""
+        """Start Kamailio in the foreground and wait until it responds to OPTIONS."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.config_template.read_text(encoding="utf-8")
         config = config.replace("@PORT@", str(self.port)).replace("@CTL@", str(self.control_socket))
@@ -122,7 +122,7 @@ class Kamailio:
         if not self._wait_ready():
             self.stop()
             raise RuntimeError(
-                f"Kamailio did not answer OPTIONS within {START_TIMEOUT} s; "
+                f"Kamailio did not respond to OPTIONS within {START_TIMEOUT} s; "
                 f"see {self.workdir / 'kamailio.log'}"
             )
 
@@ -143,7 +143,7 @@ class Kamailio:
         return False
 
     def is_registered(self, user: str) -> bool:
-        """True if ``user`` has a registration (asks Kamailio with kamcmd, 5 s timeout)."""
+        """True if ``user`` has a registration, read with kamcmd (5 s timeout)."""
         result = subprocess.run(
             ["kamcmd", "-s", f"unix:{self.control_socket}", "ul.lookup", "location", user],
             capture_output=True,

@@ -235,6 +235,7 @@ async def test_key_interrupts_prompt(
         call.rtp.datagram_received(packet, ("127.0.0.1", media.port))
     await asyncio.sleep(0.1)
 
-    assert playback.done.done() and playback.done.result() is False
+    assert playback.done.done()
+    assert playback.done.result() is False
     call_id = held.started[0].call_id
     assert held.events[call_id] == [DigitsCollected(digits="1", reason="terminator")]

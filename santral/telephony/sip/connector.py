@@ -333,12 +333,12 @@ class SipConnector:
     def _reinvite_received(self, invite: SantralSIPMessage) -> None:
         call = self.callers.get(invite.call_id)
         agent = self.agent_legs.get(invite.call_id)
-        rtp_leg = call.rtp if call is not None else (agent.rtp if agent is not None else None)
-        client = (
-            call.client
-            if call is not None
-            else (agent.client if agent else self._client_for(invite))
-        )
+        rtp_leg: RtpLeg | None = None
+        client = self._client_for(invite)
+        if call is not None:
+            rtp_leg, client = call.rtp, call.client
+        elif agent is not None:
+            rtp_leg, client = agent.rtp, agent.client
         if rtp_leg is None:
             self.send_response(
                 invite, client.gen_response(invite, 481, "Call/Transaction Does Not Exist")
@@ -396,7 +396,9 @@ class SipConnector:
     def _bye_received(self, bye: SantralSIPMessage) -> None:
         call = self.callers.get(bye.call_id)
         agent = self.agent_legs.get(bye.call_id)
-        client = call.client if call else (agent.client if agent else self._client_for(bye))
+        client = self._client_for(bye)
+        if call is not None or agent is not None:
+            client = call.client if call is not None else agent.client  # type: ignore[union-attr]
         if call is None and agent is None:
             self.send_response(
                 bye, client.gen_response(bye, 481, "Call/Transaction Does Not Exist")
@@ -436,7 +438,7 @@ class SipConnector:
     ) -> AgentLegResult:
         """Ring ``agent.address`` for at most ``ring_timeout`` seconds and bridge on answer.
 
-        Returns how the attempt ended. If cancelled while the phone rings, the INVITE is
+        Return how the attempt ended. If cancelled while the phone rings, the INVITE is
         cancelled and the caller keeps hearing music on hold.
         """
         call = self._caller(call_id)
@@ -510,16 +512,16 @@ class SipConnector:
         self.send_request(
             leg.client.gen_invite(target, "1", None, None, branch, leg.sip_call_id, sdp=offer)
         )
-        gone = asyncio.ensure_future(call.gone.wait())
+        hangup = asyncio.ensure_future(call.hung_up.wait())
         try:
-            waiting: set[asyncio.Future[Any]] = {leg.final, gone}
+            waiting: set[asyncio.Future[Any]] = {leg.final, hangup}
             await asyncio.wait(waiting, timeout=ring_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
+            hangup.cancel()
         if leg.final.done():
             return await self._final_response(leg, leg.final.result())
         await self._cancel_invite(leg)
-        return AgentLegResult.CALLER_GONE if call.gone.is_set() else AgentLegResult.NO_ANSWER
+        return AgentLegResult.CALLER_GONE if call.hung_up.is_set() else AgentLegResult.NO_ANSWER
 
     async def _final_response(self, leg: AgentLeg, response: SantralSIPMessage) -> AgentLegResult:
         code = response.status_code

@@ -102,11 +102,11 @@ class IvrRunner:
     async def guard(self, call: CallerLeg, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` unless the caller hangs up first (then raise ``CallerGone``)."""
         task = asyncio.ensure_future(awaitable)
-        gone = asyncio.ensure_future(call.gone.wait())
+        hangup = asyncio.ensure_future(call.hung_up.wait())
         try:
-            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
+            hangup.cancel()
         if not task.done():
             task.cancel()
             raise CallerGone

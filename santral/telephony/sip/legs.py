@@ -18,7 +18,7 @@ log = structlog.get_logger(__name__)
 
 
 class LegState(enum.Enum):
-    """Where a call leg is; ``CallerLeg.transition`` and ``AgentLeg.transition`` change it."""
+    """The stage of a call leg; only the legs' ``transition`` methods change it."""
 
     RINGING = "ringing"  # inbound INVITE received, or outbound INVITE sent
     ANSWERED = "answered"
@@ -45,7 +45,7 @@ class CallerLeg:
     sdp_version: int = 1
     keys: deque[str] = field(default_factory=deque)
     key_arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     agent: AgentLeg | None = None
     task: asyncio.Task[None] | None = None
 
@@ -59,7 +59,7 @@ class CallerLeg:
         log.info("caller_leg_state", call_id=self.call_id, old=self.state.value, new=new.value)
         self.state = new
         if new is LegState.ENDED:
-            self.gone.set()
+            self.hung_up.set()
             self.rtp.close()
 
     def key_pressed(self, key: str) -> None:

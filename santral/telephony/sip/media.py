@@ -179,9 +179,9 @@ def unbridge(*legs: RtpLeg) -> None:
 class MediaClock:
     """One task that ticks every leg every 20 ms against absolute deadlines.
 
-    A tick that starts late is counted in ``late_ticks`` (more than 5 ms late) and its
-    lateness kept in ``max_lateness``; after more than 200 ms behind, the clock restarts
-    from now instead of sending a burst.
+    A tick that starts more than 5 ms late is counted in ``late_ticks``, and the worst
+    lateness is kept in ``max_lateness``. When the clock falls more than 200 ms behind, it
+    restarts from now instead of sending a burst of packets.
     """
 
     def __init__(self) -> None:

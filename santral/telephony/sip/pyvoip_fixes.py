@@ -1,7 +1,7 @@
 """santral's layer over pyVoIP 1.6.8: its SIP message parser and builders, fixed.
 
-pyVoIP's ``SIPMessage`` and ``SIPClient`` are used as the base classes; each override fixes
-one behaviour seen on the wire with pyVoIP 1.6.8 (the tests in ``tests/sip`` pin each):
+pyVoIP's ``SIPMessage`` and ``SIPClient`` are the base classes. Each override fixes one
+behaviour seen on the wire with pyVoIP 1.6.8, and a test in ``tests/sip`` pins each:
 
 - A header with an empty value (``Supported:``) made the parser raise, so the whole INVITE
   was dropped. Header names are also matched case-insensitively and in compact form
@@ -231,7 +231,7 @@ class Dialog:
 class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
     """pyVoIP's ``SIPClient`` used as a message builder for one extension, with fixes.
 
-    It holds the dialog state of every call of that extension in ``dialogs``. It never opens
+    ``dialogs`` contains the dialog state of every call of that extension. It never opens
     a socket: ``start``, ``register`` and ``invite`` raise, because pyVoIP's versions read
     the socket synchronously.
     """

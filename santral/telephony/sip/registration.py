@@ -1,8 +1,8 @@
 """REGISTER transactions for every extension, refreshed before they expire.
 
 pyVoIP's ``register()`` reads the socket synchronously for up to 30 s and races its own
-receive thread; here each REGISTER is sent by the asyncio transport and its response is
-matched by Call-ID, with a timeout from the settings.
+receive thread. Here the asyncio transport sends each REGISTER, and its response is
+matched by Call-ID within the timeout from the settings.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Registrar:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise ConnectorError(
-                f"no answer to REGISTER from {self.connector.settings.server}:"
+                f"no response to REGISTER from {self.connector.settings.server}:"
                 f"{self.connector.settings.port} within {timeout} s; is the registrar running?"
             ) from None
         finally:

@@ -35,7 +35,7 @@ class MediaDescription:
 
     @property
     def on_hold(self) -> bool:
-        """True when the peer sends nothing or asks not to receive audio."""
+        """True when the peer sends no audio or requests not to receive any."""
         return self.direction in ("sendonly", "inactive") or self.address == "0.0.0.0"
 
     def codec_name(self, payload_type: int) -> str:

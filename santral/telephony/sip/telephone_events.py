@@ -43,8 +43,8 @@ class KeyPressDetector:
 
     A press is identified by its RTP source and timestamp. Packets of the current press are
     ignored, including repeated end packets. A packet without the end bit that follows the
-    end of a press with the same identity starts a new press: that happens when a capture
-    of one key is replayed twice in a row, where every packet repeats byte for byte.
+    end of a press with the same identity starts a new press. That happens when a capture
+    of one key is replayed twice in a row, because every packet repeats byte for byte.
     """
 
     def __init__(self, payload_type: int) -> None:
