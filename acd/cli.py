@@ -248,6 +248,8 @@ def erlang(
         staffing = _staffing(
             workload, threshold, target, shrinkage, patience, max_occupancy, max_asa, max_abandon
         )
+        if agents is not None and patience is None:
+            erlang_c_metrics(workload, agents, threshold)  # raises when agents <= traffic
         rows = _neighbour_rows(workload, threshold, patience, agents or staffing.agents)
     except ErlangError as error:
         raise click.ClickException(str(error)) from None
