@@ -11,7 +11,7 @@
 ``authorize(request, scope)`` guards every ``/api/`` route; ``scope`` is ``"reports"`` or
 ``"admin"``. It returns to allow the request, or raises an ``aiohttp.web.HTTPException``
 (or any exception with ``code`` set to ``"unauthorized"`` or ``"forbidden"``) to refuse
-it. Without ``authorize`` every ``/api/`` route answers 403, so records are never served
+it. Without ``authorize`` every ``/api/`` route returns 403, so records are never served
 unauthenticated by mistake. ``/metrics``, ``/healthz`` and ``/readyz`` are open.
 """
 

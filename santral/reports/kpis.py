@@ -24,7 +24,7 @@ class KpiParameters:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the KPIs need from one interaction record that reached a queue."""
+    """The fields of one queued interaction record that the KPIs read."""
 
     id: str
     call_id: str

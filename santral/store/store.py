@@ -1,7 +1,7 @@
 """The ``Store``: buffers bus events, writes them in batches off the event loop, runs queries.
 
 The bus subscriber only appends to a list. A flush task hands the buffered events to the
-worker thread every ``flush_interval`` seconds and on ``close``; each batch is one
+worker thread every ``flush_interval`` seconds and on ``close``. Each batch is one
 transaction, so a crash loses at most the events since the last flush and never leaves a
 half-written batch.
 """
