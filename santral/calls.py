@@ -104,6 +104,7 @@ class CallService:
         history_days: int = 30,
         http: aiohttp.ClientSession | None = None,
         controls: dict[str, CallControl] | None = None,
+        persistent_connectors: frozenset[str] = frozenset({"twilio"}),
     ) -> None:
         self._dialplans = dialplans
         self._acd = acd
@@ -114,6 +115,9 @@ class CallService:
         self._history_days = history_days
         self._http = http
         self._controls = controls if controls is not None else {}
+        # Webhook connectors hold no coroutine per call, so their calls' state is saved
+        # after every step; the others keep it in memory for the call's lifetime.
+        self._persistent = persistent_connectors
         self._calls: dict[str, LiveCall] = {}
         self._tasks = TaskSupervisor("calls")
 
@@ -317,10 +321,11 @@ class CallService:
                 text = await response.text()
                 status = response.status
         except TimeoutError:
-            bound.warning("http_dip_timed_out", timeout=request.timeout)
+            bound.warning("http_dip_timed_out", timeout=request.timeout, url=request.display_url)
             return HttpResult(request_id=request.request_id, status=0, error="timeout")
         except aiohttp.ClientError as error:
-            bound.warning("http_dip_failed", error=str(error))
+            # The error text can contain the URL, which may carry sensitive values.
+            bound.warning("http_dip_failed", error=type(error).__name__, url=request.display_url)
             return HttpResult(request_id=request.request_id, status=0, error="connection")
         try:
             parsed: Any = json.loads(text) if text else None
@@ -432,7 +437,7 @@ class CallService:
         self._calls.pop(call.info.call_id, None)
         self._bus.publish(ev.CallEnded(call_id=call.info.call_id, outcome=outcome, cause=cause))
         log.info("call_ended", call_id=call.info.call_id, outcome=outcome, cause=cause)
-        if self._sessions is not None:
+        if self._sessions is not None and call.info.connector in self._persistent:
             self._tasks.spawn(self._forget(call.info.call_id), name=f"forget-{call.info.call_id}")
 
     async def _forget(self, call_id: str) -> None:
@@ -443,7 +448,7 @@ class CallService:
             log.warning("session_delete_failed", call_id=call_id, error=str(error))
 
     async def _save(self, call: LiveCall) -> None:
-        if self._sessions is None or call.ended:
+        if self._sessions is None or call.ended or call.info.connector not in self._persistent:
             return
         record = {
             "state": call.state,
