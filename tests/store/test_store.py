@@ -12,6 +12,7 @@ import pytest
 from santral import events as ev
 from santral.clock import VirtualClock
 from santral.store import Store, StoreSettings, open_store
+from santral.testing.postgres import PostgresServer
 from tests.store.scenarios import (
     abandoned_in_ivr,
     abandoned_in_queue,
@@ -284,9 +285,8 @@ def _read_database_files(folder: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(folder.glob("santral.db*")))
 
 
-async def test_postgres_reconnects_after_disconnect(database_url: str) -> None:
-    if not database_url.startswith("postgresql://"):
-        pytest.skip("a SQLite file has no connection to lose")
+async def test_postgres_reconnects_after_disconnect(postgres: PostgresServer) -> None:
+    database_url = postgres.create_database("reconnect_test")
     line = new_timeline(START)
     store = await _open(database_url, line.clock)
     store.attach(line.bus)
