@@ -9,6 +9,7 @@ The engine sets connector health itself with ``set_connector_health``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -19,6 +20,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 WAIT_BUCKETS = (1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, float("inf"))
 HANDLE_BUCKETS = (10, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600, float("inf"))
 AGENT_STATES = ("logged_out", "not_ready", "idle", "reserved", "busy", "wrap_up")
+
+
+class StoreCounts(Protocol):
+    """The counters of a ``santral.store.Store`` that the metrics export."""
+
+    @property
+    def pending(self) -> int: ...
+
+    written: int
+    dropped: int
 
 
 class Metrics:
@@ -69,11 +80,17 @@ class Metrics:
     def set_connector_health(self, connector: str, healthy: bool) -> None:
         self.connector_up.labels(connector=connector).set(1 if healthy else 0)
 
-    def set_store_pending(self, pending: Callable[[], float]) -> None:
-        """Export ``pending()`` (events buffered by the store) as a gauge read at scrape time."""
-        gauge = Gauge("santral_store_pending_events", "Events not yet written to the store.",
-                      registry=self.registry)
-        gauge.set_function(pending)
+    def watch_store(self, store: StoreCounts) -> None:
+        """Export the store's pending, written and dropped event counts, read at scrape time."""
+        for name, text, read in (
+            ("santral_store_pending_events", "Events buffered, not yet written to the store.",
+             lambda: store.pending),
+            ("santral_store_written_events", "Events written to the store since start.",
+             lambda: store.written),
+            ("santral_store_dropped_events", "Events the store could not write and dropped.",
+             lambda: store.dropped),
+        ):
+            Gauge(name, text, registry=self.registry).set_function(read)
 
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from santral import events as ev
 from santral.metrics import Metrics
+from santral.store import StoreSettings, open_store
 from tests.store.scenarios import new_timeline
 
 
@@ -51,8 +54,18 @@ def test_agents_per_state() -> None:
     assert _value(metrics, "santral_agents", state="logged_out") == 1
 
 
-def test_store_pending_gauge() -> None:
+async def test_store_counts_exported(tmp_path: Path) -> None:
+    line = new_timeline()
+    store = await open_store(StoreSettings(url=f"sqlite:///{tmp_path / 'm.db'}"))
+    store.attach(line.bus)
     metrics = Metrics()
-    metrics.set_store_pending(lambda: 7)
+    metrics.watch_store(store)
+    line.publish(ev.CallStarted(call_id="c1", connector="virtual", caller="1", called="2"))
+    pending = _value(metrics, "santral_store_pending_events")
+    await store.flush()
+    written = _value(metrics, "santral_store_written_events")
+    await store.close()
 
-    assert _value(metrics, "santral_store_pending_events") == 7
+    assert pending == 1
+    assert written == 1
+    assert _value(metrics, "santral_store_dropped_events") == 0
