@@ -60,11 +60,13 @@ class InterpreterFlow:
         scripts: dict[str, str] | None = None,
         ring_timeout: float = 15.0,
         exit_key: str = "",
+        announce_every: float = 0.0,
     ) -> None:
         self.clock = clock
         self.agents = agents
         self.ring_timeout = ring_timeout
         self.exit_key = exit_key
+        self.announce_every = announce_every
         self.settings = IvrSettings(agi_scripts=scripts or {"ivr": "main"})
         self.dialplans = load_dialplans(DIALPLANS, self.settings)
         self.records: dict[str, CallRecord] = {}
@@ -151,13 +153,13 @@ class InterpreterFlow:
         return QueueStatus(
             interaction_id=f"i-{call_id}",
             queue=record.queue,
-            position=1,
-            estimated_wait=30.0,
+            position=2,
+            estimated_wait=150.0,
             waited=0.0,
-            announce_position=False,
-            announce_wait=False,
-            periodic_prompts=(),
-            announce_every=0.0,
+            announce_position=self.announce_every > 0,
+            announce_wait=self.announce_every > 0,
+            periodic_prompts=("please_hold",) if self.announce_every > 0 else (),
+            announce_every=self.announce_every,
             exit_key=self.exit_key,
         )
 

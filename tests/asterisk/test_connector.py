@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from ivr.actions import QueueResult, RecordingFinished
+from santral.clock import VirtualClock
 from santral.errors import ConnectorError
 from santral.events import AgentLegChanged, EndpointStateChanged
 from santral.telephony.base import AgentLegResult
@@ -277,3 +278,71 @@ async def test_whisper_plays_to_agent(rig: Rig) -> None:
 
     assert result is AgentLegResult.ANSWERED
     assert 'EXEC Dial "PJSIP/alice,20,gA(santral/en/sales_whisper)"' in caller.commands
+
+
+async def test_queue_announcements_interrupt_music(rig: Rig) -> None:
+    rig.flow.agents = []
+    rig.flow.announce_every = 30.0
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+    clock = rig.flow.clock
+    assert isinstance(clock, VirtualClock)
+    clock.advance(31.0)
+    await eventually(lambda: caller.commands.count('EXEC StartMusicOnHold "default"') == 2)
+    await caller.hang_up()
+    await call_over(rig, caller)
+
+    start = caller.commands.index('EXEC StopMusicOnHold ""')
+    assert caller.commands[start + 1 : start + 9] == [
+        'STREAM FILE "santral/en/please_hold" ""',
+        'STREAM FILE "queue-thereare" ""',
+        'SAY NUMBER 2 ""',
+        'STREAM FILE "queue-callswaiting" ""',
+        'STREAM FILE "queue-holdtime" ""',
+        'SAY NUMBER 2 ""',
+        'STREAM FILE "queue-minutes" ""',
+        'EXEC StartMusicOnHold "default"',
+    ]
+
+
+async def test_transfer_redirects_connected_caller(rig: Rig) -> None:
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
+    call_id = f"asterisk-{caller.leg.unique_id}"
+
+    await rig.connector.transfer(call_id, "2000")
+    record = await call_over(rig, caller)
+
+    redirects = [action for action in rig.ami.actions if action.get("action") == "Redirect"]
+    assert [(a["channel"], a["context"], a["exten"]) for a in redirects] == [
+        (caller.leg.channel, "santral-transfer", "2000")
+    ]
+    assert record.hangups == ["transferred"]
+
+
+async def test_stop_hands_calls_back(rig: Rig) -> None:
+    rig.flow.agents = []
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: 'EXEC StartMusicOnHold "default"' in caller.commands)
+
+    await rig.connector.stop()
+    record = await call_over(rig, caller)
+
+    assert record.hangups == ["engine_stopped"]
+
+
+async def test_sensitive_input_mutes_recording(rig: Rig) -> None:
+    rig.flow.agents = []
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "1", *"12345678903", "#"])
+    await eventually(lambda: len(muted(rig)) == 2)
+    await caller.hang_up()
+    await call_over(rig, caller)
+
+    assert [(action["channel"], action["state"]) for action in muted(rig)] == [
+        (caller.leg.channel, "1"),
+        (caller.leg.channel, "0"),
+    ]
+
+
+def muted(rig: Rig) -> list[dict[str, str]]:
+    return [action for action in rig.ami.actions if action.get("action") == "MixMonitorMute"]

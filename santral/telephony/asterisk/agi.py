@@ -168,18 +168,15 @@ class AgiReader:
         return self._state is not _State.HEADERS
 
     def feed(self, data: bytes) -> list[ReaderItem]:
-        self._buffer += data
+        lines = (self._buffer + data).split(b"\n")
+        self._buffer = lines.pop()
+        if len(self._buffer) > MAX_LINE:
+            raise AgiProtocolError(f"FastAGI line longer than {MAX_LINE} bytes")
         items: list[ReaderItem] = []
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                break
-            raw, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+        for raw in lines:
             item = self._line(_decode(raw))
             if item is not None:
                 items.append(item)
-        if len(self._buffer) > MAX_LINE:
-            raise AgiProtocolError(f"FastAGI line longer than {MAX_LINE} bytes")
         return items
 
     def feed_eof(self) -> None:
@@ -222,7 +219,7 @@ class AgiReader:
             )
         if len(self._headers) >= MAX_HEADERS:
             raise AgiProtocolError(f"more than {MAX_HEADERS} FastAGI header lines")
-        self._headers[name.removeprefix("agi_")] = value
+        self._headers[name[4:]] = value
         return None
 
     def _usage_line(self, line: str) -> AgiReply | None:
@@ -236,7 +233,9 @@ class AgiReader:
 
 
 def _decode(raw: bytes) -> str:
-    return raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw.decode("utf-8", errors="replace")
 
 
 def parse_reply(line: str) -> AgiReply:

@@ -91,7 +91,8 @@ class AgiSession:
             self.commands_sent += 1
             timeout = None if wait is None else wait + self._reply_timeout
             try:
-                reply = await asyncio.wait_for(self._next_reply(), timeout)
+                async with asyncio.timeout(timeout):
+                    reply = await self._next_reply()
             except (asyncio.CancelledError, TimeoutError):
                 self.abort()
                 raise
@@ -211,9 +212,8 @@ class FastAgiServer:
             return
         codec = AgiReader()
         try:
-            request, rest = await asyncio.wait_for(
-                _read_header(reader, codec), self._header_timeout
-            )
+            async with asyncio.timeout(self._header_timeout):
+                request, rest = await _read_header(reader, codec)
         except (agi.AgiProtocolError, TimeoutError, OSError) as error:
             log.info(
                 "fastagi_connection_dropped", peer=peer, reason=str(error) or "header timed out"

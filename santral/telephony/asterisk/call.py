@@ -7,8 +7,8 @@ runs a pending agent dial, plays the queue's announcements, or leaves when the A
 the call back.
 
 The agent is rung with ``EXEC Dial`` from the caller's own session, with the ``g`` option
-so the session continues when the agent hangs up (for the survey). AMI's ``DialEnd`` tells
-the answer while ``Dial`` still runs; without AMI the answer is only known when ``Dial``
+so the session continues when the agent hangs up (for the survey). AMI's ``DialEnd`` reports
+the answer while ``Dial`` still runs. Without AMI the answer is only known when ``Dial``
 returns, from ``DIALSTATUS``.
 """
 
@@ -61,6 +61,28 @@ DIAL_STATUS: dict[str, AgentLegResult] = {
     "DONTCALL": AgentLegResult.DECLINED,
     "TORTURE": AgentLegResult.DECLINED,
 }
+
+
+def position_commands(position: int) -> list[bytes | None]:
+    """Say the caller's place with Asterisk's own queue sounds, as ``app_queue`` does."""
+    if position == 1:
+        return [agi.stream_file_command("queue-youarenext")]
+    return [
+        agi.stream_file_command("queue-thereare"),
+        agi.say_number_command(position),
+        agi.stream_file_command("queue-callswaiting"),
+    ]
+
+
+def wait_commands(estimated_wait: float) -> list[bytes | None]:
+    """Say the estimated wait in whole minutes (at least one) with Asterisk's queue sounds."""
+    minutes = max(1, round(estimated_wait / 60))
+    unit = "queue-minute" if minutes == 1 else "queue-minutes"
+    return [
+        agi.stream_file_command("queue-holdtime"),
+        agi.say_number_command(minutes),
+        agi.stream_file_command(unit),
+    ]
 
 
 class CallState(enum.Enum):
@@ -259,14 +281,16 @@ class CallRunner:
         prompts = [
             Prompt(type="file", value=name, language=language) for name in status.periodic_prompts
         ]
+        lines = [media.prompt_command(self.settings, prompt, "") for prompt in prompts]
         if status.announce_position and status.position > 0:
-            prompts.append(Prompt(type="number", value=str(status.position), language=language))
+            lines += position_commands(status.position)
         if status.announce_wait and status.estimated_wait:
-            minutes = max(1, round(status.estimated_wait / 60))
-            prompts.append(Prompt(type="number", value=str(minutes), language=language))
-        if prompts:
+            lines += wait_commands(status.estimated_wait)
+        commands = [line for line in lines if line is not None]
+        if commands:
             await self._music(False)
-            await media.play_prompts(self.session, self.settings, prompts, "")
+            for line in commands:
+                await self.session.send(line, wait=600.0)
 
     async def _poll_key(self) -> str:
         interval = self.settings.queue_poll_interval

@@ -115,6 +115,8 @@ class AsteriskConnector:
 
     async def stop(self) -> None:
         """Close every session (Asterisk continues each channel's dialplan) and log off AMI."""
+        for call in list(self._calls.values()):
+            call.hangup_cause = call.hangup_cause or "engine_stopped"
         if self._server is not None:
             await self._server.stop()
         if self.ami is not None:

@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 # Asterisk records and plays 8 kHz audio, so ``endpos`` counts 8000 samples a second.
 SAMPLE_RATE = 8000
-# Each wait ends with a key or a timeout, and the collector ends at ``max_digits``; this
+# Each wait ends with a key or a timeout, and the collector ends at ``max_digits``. This
 # bound only guards against a peer that replies to every wait with a failure.
 MAX_KEY_WAITS = 256
 
@@ -73,15 +73,24 @@ def _say_date(value: str, escape_digits: str) -> bytes | None:
 
 
 async def play_prompts(
-    session: AgiSession, settings: AsteriskSettings, prompts: list[Prompt], escape_digits: str
+    session: AgiSession,
+    settings: AsteriskSettings,
+    prompts: list[Prompt],
+    escape_digits: str,
+    *,
+    sensitive: bool = False,
 ) -> str:
-    """Play ``prompts`` in order; return the key that interrupted them, or ``""``."""
+    """Play ``prompts`` in order; return the key that interrupted them, or ``""``.
+
+    With ``sensitive`` the replies, which carry the key pressed, are not logged.
+    """
     for prompt in prompts:
         line = prompt_command(settings, prompt, escape_digits)
         if line is None:
             log.warning("asterisk_prompt_skipped", prompt_type=prompt.type, value=prompt.value)
             continue
-        reply = await session.send(line, wait=None if prompt.type == "silence" else 600.0)
+        wait = None if prompt.type == "silence" else 600.0
+        reply = await session.send(line, wait=wait, sensitive=sensitive)
         _warn_if_failed(reply, prompt)
         if reply.digit:
             return reply.digit
@@ -104,9 +113,8 @@ async def gather(
 ) -> DigitsCollected:
     """Play the prompts and collect keys by the node's timing rules."""
     collector = DtmfCollector(action)
-    key = await play_prompts(
-        session, settings, action.prompts, ALL_DIGITS if action.barge_in else ""
-    )
+    escape = ALL_DIGITS if action.barge_in else ""
+    key = await play_prompts(session, settings, action.prompts, escape, sensitive=action.sensitive)
     if key:
         result = collector.press(key, clock.now())
         if result is not None:
