@@ -86,11 +86,25 @@ class QueueCounters:
 class AgentCounters:
     """Accumulators of one agent over one interval."""
 
-    __slots__ = ("answered", "handle_time", "handled", "missed", "modes", "offers", "wrapup_time")
+    __slots__ = (
+        "answered",
+        "answered_within",
+        "handle_time",
+        "handled",
+        "longest_wait",
+        "missed",
+        "modes",
+        "offers",
+        "wait_answered",
+        "wrapup_time",
+    )
 
     def __init__(self) -> None:
         self.offers = 0
         self.answered = 0
+        self.answered_within = 0
+        self.wait_answered = 0.0
+        self.longest_wait = 0.0
         self.missed = 0
         self.handled = 0
         self.handle_time = 0.0
@@ -120,7 +134,11 @@ class QueueInterval:
 
 @dataclass(frozen=True, slots=True)
 class AgentInterval:
-    """One row of the agent interval report; ``modes`` maps idle, busy… to seconds."""
+    """One row of the agent interval report; ``modes`` maps idle, busy… to seconds.
+
+    ``service_level``, ``asa`` and ``longest_wait`` cover the interactions this agent
+    answered in the interval, with the threshold of each interaction's queue.
+    """
 
     agent_id: str
     start: float
@@ -129,6 +147,9 @@ class AgentInterval:
     answered: int
     missed: int
     handled: int
+    service_level: float | None
+    asa: float | None
+    longest_wait: float
     aht: float | None
     occupancy: float | None
     modes: dict[str, float]
@@ -255,6 +276,9 @@ class Statistics:
                     answered=counters.answered,
                     missed=counters.missed,
                     handled=counters.handled,
+                    service_level=_ratio(counters.answered_within, counters.answered),
+                    asa=_ratio(counters.wait_answered, counters.answered),
+                    longest_wait=counters.longest_wait,
                     aht=_ratio(counters.handle_time + counters.wrapup_time, counters.handled),
                     occupancy=_occupancy([spent]),
                     modes=dict(spent),
@@ -309,7 +333,11 @@ class Statistics:
             counters.answered_within += within
             counters.wait_answered += decision.waited
             counters.longest_wait = max(counters.longest_wait, decision.waited)
-        self._agent(decision.agent_id, now).answered += 1
+        agent = self._agent(decision.agent_id, now)
+        agent.answered += 1
+        agent.answered_within += within
+        agent.wait_answered += decision.waited
+        agent.longest_wait = max(agent.longest_wait, decision.waited)
         self._connected[decision.interaction_id] = (
             decision.queue,
             decision.agent_id,

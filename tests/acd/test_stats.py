@@ -54,6 +54,8 @@ def test_interval_figures_for_one_queue() -> None:
 
     [agent] = router.stats.agent_intervals(clock.now())
     assert (agent.offers, agent.answered, agent.handled, agent.missed) == (2, 2, 2, 0)
+    assert (agent.service_level, agent.asa, agent.longest_wait) == (0.5, 25, 40)
+    assert agent.aht == 50
     assert agent.modes == {"reserved": 10, "busy": 80, "wrap_up": 20, "idle": 90}
 
 
