@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from ivr.actions import DigitsCollected
+from santral.telephony.base import AgentEndpoint, AgentLegResult
 from santral.telephony.twilio import MemorySessionStore, TwilioSetupError
-from santral.testing.twilio_peer import TwilioPeer, new_sid
+from santral.testing.twilio_peer import Agent, TwilioPeer, new_sid
 from tests.twilio.conftest import Rig, make_connector, serve
 from tests.twilio.flows import MenuFlow
 from tests.twilio.wire import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
@@ -354,3 +355,45 @@ async def test_reencoded_action_query_is_forbidden(rig: Rig) -> None:
     status, _ = await rig.peer.post(url, params, signature=signature)
     assert status == 403
     assert rig.flow.events == []
+
+
+async def test_agent_answer_seen_by_other_process() -> None:
+    flow, store = MenuFlow(), MemorySessionStore()
+    async with TwilioPeer(
+        target_url="http://127.0.0.1:1",
+        public_url=PUBLIC_URL,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        time_scale=0.01,
+    ) as peer:
+        dialing = make_connector(flow, store, peer)
+        serving = make_connector(flow, store, peer)
+        await dialing.start()
+        await serving.start()
+        runner, peer.target_url = await serve(serving)
+        call = peer.call("+447700900123", "+442071234567", ["1", "1", "1#"])
+        for _ in range(500):
+            if call.requested("/twilio/queue"):
+                break
+            await asyncio.sleep(0.01)
+        peer.agents["client:alice"] = Agent(talk_seconds=600.0)
+        alice = AgentEndpoint(agent_id="alice", address="client:alice")
+        result = await dialing.connect_agent(call.sid, alice, 5.0)
+        stored = await store.load_call_session(call.sid)
+        call.hang_up()
+        await asyncio.wait_for(call.finished(), 5)
+        await dialing.stop()
+        await serving.stop()
+        await runner.cleanup()
+    assert result is AgentLegResult.ANSWERED
+    assert stored is not None
+    assert stored["state"] == "connected"
+
+
+async def test_stale_agent_leg_keeps_caller_on_hold(rig: Rig) -> None:
+    sid = await started_call(rig)
+    params = call_params(sid, CallStatus="in-progress", DialCallStatus="no-answer")
+    status, body = await rig.peer.post(rig.peer.url("agent-ended?step=1&attempt=old"), params)
+    assert status == 200
+    assert "<Hangup" not in body
+    assert "/twilio/queue?step=1" in body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
@@ -56,6 +57,9 @@ from santral.telephony.twilio.webhook import Reply, Webhook, hangup_xml, request
 log = structlog.get_logger(__name__)
 
 LEG_GRACE_SECONDS = 10.0
+# How often a ringing agent leg also checks the store, where another engine process that
+# received the leg's callbacks records the result.
+LEG_POLL_SECONDS = 0.5
 DIAL_MISSES = {
     "busy": AgentLegResult.BUSY,
     "no-answer": AgentLegResult.NO_ANSWER,
@@ -555,6 +559,7 @@ class TwilioConnector:
             session = session.moved_to(
                 CallState.RINGING_AGENT,
                 attempt=attempt,
+                leg_result="",
                 whisper=whisper if self.settings.whisper else "",
             )
             await self._save(session)
@@ -582,16 +587,29 @@ class TwilioConnector:
         future: asyncio.Future[AgentLegResult],
         ring_timeout: float,
     ) -> AgentLegResult:
-        try:
-            result = await asyncio.wait_for(
-                asyncio.shield(future), ring_timeout + LEG_GRACE_SECONDS
-            )
-        except TimeoutError:
-            log.warning("twilio_agent_leg_silent", call_sid=call_id, attempt=attempt)
-            await self._back_to_queue(call_id, attempt, redirect=True)
-            return AgentLegResult.NO_ANSWER
-        log.info("twilio_agent_leg_result", call_sid=call_id, result=result.value)
-        return result
+        polls = math.ceil((ring_timeout + LEG_GRACE_SECONDS) / LEG_POLL_SECONDS)
+        for _ in range(polls):
+            await asyncio.wait({future}, timeout=LEG_POLL_SECONDS)
+            result = future.result() if future.done() else await self._stored_leg(call_id, attempt)
+            if result is not None:
+                log.info("twilio_agent_leg_result", call_sid=call_id, result=result.value)
+                return result
+        log.warning("twilio_agent_leg_silent", call_sid=call_id, attempt=attempt)
+        await self._back_to_queue(call_id, attempt, redirect=True)
+        return AgentLegResult.NO_ANSWER
+
+    async def _stored_leg(self, call_id: str, attempt: str) -> AgentLegResult | None:
+        session = await self._load(call_id)
+        if session is not None and session.attempt == attempt and session.leg_result:
+            return AgentLegResult(session.leg_result)
+        if session is None or session.state is CallState.ENDED:
+            return AgentLegResult.CALLER_GONE
+        return None
+
+    def _resolve_leg(self, attempt: str, result: AgentLegResult) -> None:
+        future = self._legs.get(attempt)
+        if future is not None and not future.done():
+            future.set_result(result)
 
     def _agent_dial_xml(
         self, session: CallSession, agent: AgentEndpoint, ring_timeout: float
@@ -650,14 +668,16 @@ class TwilioConnector:
         self, hook: Webhook, form: params.Form, call: params.CallParams
     ) -> Reply:
         status = params.parse_status(form)
-        attempt = hook.query.get("attempt", "")
-        future = self._legs.get(attempt)
-        if status.call_status == "in-progress" and future is not None and not future.done():
-            async with self._lock(hook.query.get("call", "")):
-                session = await self._load(hook.query.get("call", ""))
-                if session is not None and session.attempt == attempt:
-                    await self._save(session.moved_to(CallState.CONNECTED))
-            future.set_result(AgentLegResult.ANSWERED)
+        attempt, parent = hook.query.get("attempt", ""), hook.query.get("call", "")
+        if status.call_status != "in-progress":
+            return Reply(204, "")
+        answered = AgentLegResult.ANSWERED
+        async with self._lock(parent):
+            session = await self._load(parent)
+            ringing = session is not None and session.state is CallState.RINGING_AGENT
+            if session is not None and ringing and session.attempt == attempt:
+                await self._save(session.moved_to(CallState.CONNECTED, leg_result=answered.value))
+        self._resolve_leg(attempt, answered)
         return Reply(204, "")
 
     async def _on_agent_ended(
@@ -665,24 +685,28 @@ class TwilioConnector:
     ) -> Reply:
         dial = params.parse_dial(form)
         attempt = hook.query.get("attempt", "")
-        future = self._legs.get(attempt)
         miss = DIAL_MISSES.get(dial.status)
         async with self._lock(call.call_sid):
             session, key, early = await self._guarded(hook, form, call)
             if early is not None:
                 return early
-            if session is None or session.attempt != attempt:
+            if session is None:
                 return _unknown_call(call)
+            if session.attempt != attempt:
+                # A Dial that santral already replaced; keep the caller on hold.
+                log.warning("twilio_agent_leg_stale", call_sid=call.call_sid, attempt=attempt)
+                return Reply(200, self._wait_xml(session, []))
             if miss is not None:
-                if future is not None and not future.done():
-                    future.set_result(miss)
-                queued = session.moved_to(CallState.QUEUED, attempt="")
+                queued = session.moved_to(CallState.QUEUED, leg_result=miss.value)
+                self._resolve_leg(attempt, miss)
                 return await self._reply(queued, key, self._wait_xml(queued, []))
-            if future is not None and not future.done():
-                future.set_result(AgentLegResult.ANSWERED)
+            if not session.leg_result:
+                # The Dial ended after an answer whose status callback never came.
+                self._resolve_leg(attempt, AgentLegResult.ANSWERED)
                 await asyncio.sleep(0)
             log.info("twilio_agent_leg_ended", call_sid=call.call_sid, attempt=attempt)
-            session = session.moved_to(CallState.IVR, attempt="")
+            answered = AgentLegResult.ANSWERED.value
+            session = session.moved_to(CallState.IVR, leg_result=answered)
             return await self._step(session, key, self._after_agent(call.call_sid))
 
     async def _after_agent(self, call_id: str) -> list[Action]:

@@ -60,6 +60,7 @@ class CallSession:
     periodic_index: int = 0
     music_part: int = 0
     attempt: str = ""
+    leg_result: str = ""  # an AgentLegResult value once the attempt's agent leg is decided
     whisper: str = ""
     last_request: str = ""
     last_reply: str = ""
