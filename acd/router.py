@@ -77,6 +77,9 @@ _MAX_WAIT = 3
 _STICKY_END = 4
 _REOFFER = 5
 
+# Enum ``.value`` runs Python code in 3.11; the state transition reads these instead.
+_STATE_NAMES = {state: state.value for state in AgentState}
+
 _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionStatus.ACCEPTED)
 
 Timer = tuple[float, int, int, Any, Any]
@@ -958,7 +961,7 @@ class Router:
         agent.state = new
         if new is AgentState.IDLE:
             agent.free_since = self._clock.now()
-        out.append(AgentStateChanged(agent.agent_id, old.value, new.value))
+        out.append(AgentStateChanged(agent.agent_id, _STATE_NAMES[old], _STATE_NAMES[new]))
         if new is AgentState.IDLE and agent.agent_id not in self._settings.agents:
             # Removed by a reload while working: forget the agent once the work is done.
             self._agents.pop(agent.agent_id, None)
