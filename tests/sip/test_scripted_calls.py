@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ivr.actions import Action, CallInfo, DigitsCollected
+from ivr.actions import Action, CallInfo, DigitsCollected, QueueResult
 from santral.clock import SystemClock
-from santral.telephony.base import CallControl
+from santral.telephony.base import CallControl, QueueStatus
 from santral.telephony.sip.connector import SipConnector
 from santral.telephony.sip.legs import LegState
+from santral.telephony.sip.rtp import RtpPacket
 from santral.telephony.sip.sdp import parse_sdp
 from tests.sip.conftest import connector_settings
 from tests.sip.flows import ScriptedFlow
@@ -31,6 +32,10 @@ class HeldFlow(ScriptedFlow):
         self.release = asyncio.Event()
         self.prompt_requests: list[tuple[str, bool]] = []
         self.connector: SipConnector | None = None
+        self.status: QueueStatus | None = None
+
+    def queue_status(self, call_id: str) -> QueueStatus | None:
+        return self.status
 
     async def start_call(
         self, info: CallInfo, control: CallControl, *, entry: str | None = None
@@ -239,3 +244,51 @@ async def test_key_interrupts_prompt(
     assert playback.done.result() is False
     call_id = held.started[0].call_id
     assert held.events[call_id] == [DigitsCollected(digits="1", reason="terminator")]
+
+
+def key_packet(event: int, timestamp: int, sequence: int) -> bytes:
+    """An RFC 4733 end packet for key ``event`` (10 is ``*``) on payload type 101."""
+    payload = bytes([event, 0x8A, 0x03, 0x20])
+    return RtpPacket(101, sequence, timestamp, 0x1234, payload, marker=True).serialize()
+
+
+async def test_exit_key_leaves_queue(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
+    held.queue = True
+    held.status = QueueStatus(
+        interaction_id="i-1",
+        queue="support",
+        position=3,
+        estimated_wait=120.0,
+        waited=0.0,
+        announce_position=True,
+        announce_wait=True,
+        periodic_prompts=(),
+        announce_every=30.0,
+        exit_key="*",
+    )
+    await answered_call(sip, proxy, held)
+    call = sip.callers[SIP_CALL_ID]
+    source = ("127.0.0.1", 59922)
+    call.rtp.datagram_received(key_packet(1, 1000, 1), source)
+    call.rtp.datagram_received(key_packet(11, 2000, 2), source)
+    call_id = held.started[0].call_id
+    for _ in range(200):
+        if (
+            held.queue_results
+            and call.rtp.playback is not None
+            and not call.rtp.playback.done.done()
+        ):
+            break
+        await asyncio.sleep(0.01)
+    assert held.queue_results, "the caller did not reach the queue"
+
+    call.rtp.datagram_received(key_packet(10, 3000, 3), source)
+
+    bye = await proxy.next()
+    assert bye.method == "BYE"
+    assert held.events[call_id] == [
+        DigitsCollected(digits="1", reason="terminator"),
+        QueueResult(outcome="left"),
+    ]

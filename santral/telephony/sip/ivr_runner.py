@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import wave
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
@@ -18,15 +19,18 @@ from ivr.actions import (
     Hangup,
     Play,
     PromptFinished,
+    QueueResult,
     Record,
     RecordingFinished,
     Transfer,
 )
 from santral.errors import SantralError
+from santral.telephony.base import QueueStatus
 from santral.telephony.sip import rtp
 from santral.telephony.sip.gather import DigitCollector
 from santral.telephony.sip.legs import CallerGone, CallerLeg, LegState
 from santral.telephony.sip.media import RtpLeg
+from santral.telephony.twilio.hold import announcement
 
 if TYPE_CHECKING:
     from santral.telephony.sip.connector import SipConnector
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MAX_STEPS = 10_000
+QUEUE_POLL_SECONDS = 1.0  # how often a waiting caller's queue status is read
 T = TypeVar("T")
 
 
@@ -90,7 +95,7 @@ class IvrRunner:
         if isinstance(action, Record):
             return await self.record(call, action)
         if isinstance(action, Enqueue):
-            return await self.wait_in_queue(call)
+            return await self.wait_in_queue(call, action)
         if isinstance(action, Hangup):
             await self.connector.hangup(call.call_id)
             raise _CallOver
@@ -208,13 +213,77 @@ class IvrRunner:
             writer.setframerate(rtp.SAMPLE_RATE)
             writer.writeframes(pcm)
 
-    async def wait_in_queue(self, call: CallerLeg) -> Event:
-        """Play music on hold until the ACD gives the call back or its conversation ends."""
+    async def wait_in_queue(self, call: CallerLeg, action: Enqueue) -> Event:
+        """Play music on hold and announcements until the ACD gives the call back.
+
+        Return the queue's result once its conversation with an agent ends, or
+        ``QueueResult(outcome="left")`` when the caller presses the queue's exit key.
+        """
         await self.start_music(call)
+        result = asyncio.ensure_future(self.calls.wait_queue_result(call.call_id))
+        waiting = QueueWait()
         try:
-            return await self.guard(call, self.calls.wait_queue_result(call.call_id))
+            for _ in range(MAX_STEPS):
+                outcome = await self._queue_step(call, action, result, waiting)
+                if outcome is not None:
+                    return outcome
+            return QueueResult(outcome="timeout")
         finally:
+            result.cancel()
             call.rtp.stop_music()
+
+    async def _queue_step(
+        self,
+        call: CallerLeg,
+        action: Enqueue,
+        result: asyncio.Future[QueueResult],
+        waiting: QueueWait,
+    ) -> Event | None:
+        status = self.calls.queue_status(call.call_id)
+        if status is not None and status.outcome is not None:
+            return status.outcome
+        if status is not None and call.agent is None:
+            await self._announce(call, status, action.language, waiting)
+        call.key_arrived.clear()
+        key = asyncio.ensure_future(call.key_arrived.wait())
+        try:
+            await self.guard(call, _first_of(result, key, timeout=QUEUE_POLL_SECONDS))
+        finally:
+            key.cancel()
+        if result.done():
+            return result.result()
+        return self._exit_key(call, status)
+
+    def _exit_key(self, call: CallerLeg, status: QueueStatus | None) -> Event | None:
+        pressed = "".join(call.keys)
+        call.keys.clear()
+        if status is None or not status.exit_key or call.agent is not None:
+            return None
+        if status.exit_key in pressed:
+            log.info("queue_left_by_key", call_id=call.call_id, queue=status.queue)
+            return QueueResult(outcome="left")
+        return None
+
+    async def _announce(
+        self, call: CallerLeg, status: QueueStatus, language: str, waiting: QueueWait
+    ) -> None:
+        now = self.connector.clock.now()
+        plan = announcement(
+            status,
+            language,
+            now=now,
+            announced_at=waiting.announced_at,
+            periodic_index=waiting.periodic_index,
+        )
+        if plan.announced:
+            waiting.announced_at = now
+            waiting.periodic_index = plan.periodic_index
+        if not plan.prompts:
+            return
+        call.rtp.stop_music()
+        await self.play(call, Play(prompts=plan.prompts, barge_in=True))  # a key cuts it short
+        if call.agent is None:
+            await self.start_music(call)
 
     async def start_music(self, call: CallerLeg) -> None:
         path = self.connector.settings.music_on_hold
@@ -248,6 +317,14 @@ class IvrRunner:
             leg.stop_playback()
 
 
-def _first_of(*futures: asyncio.Future[Any]) -> Awaitable[object]:
-    """Wait until the first of ``futures`` completes."""
-    return asyncio.wait(set(futures), return_when=asyncio.FIRST_COMPLETED)
+def _first_of(*futures: asyncio.Future[Any], timeout: float | None = None) -> Awaitable[object]:
+    """Wait until the first of ``futures`` completes, or ``timeout`` seconds pass."""
+    return asyncio.wait(set(futures), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+
+
+@dataclass
+class QueueWait:
+    """When the waiting caller last heard an announcement, and the next periodic prompt."""
+
+    announced_at: float = -1.0
+    periodic_index: int = 0
