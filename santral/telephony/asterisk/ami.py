@@ -122,11 +122,23 @@ class AmiMessage:
         return self._name
 
     def get(self, name: str, default: str = "") -> str:
-        """Return the first value of header ``name`` (any case), or ``default``."""
-        fields = self._fields if self._fields is not None else self.fields
-        value = fields.get(name)
-        if value is not None:
-            return value
+        """Return the first value of header ``name`` (any case), or ``default``.
+
+        The exact spelling is found by a substring search in the block, which is much
+        cheaper than parsing every header of an event that needs three of them.
+        """
+        block = self.block
+        if block.startswith(name) and block.startswith(": ", len(name)):
+            start = len(name) + 2
+        else:
+            index = block.find(f"\n{name}: ")
+            if index < 0:
+                return self._get_folded(name, default)
+            start = index + len(name) + 3
+        end = block.find("\n", start)
+        return block[start:] if end < 0 else block[start:end]
+
+    def _get_folded(self, name: str, default: str) -> str:
         if self._folded is None:
             self._folded = {key.lower(): value for key, value in reversed(self.headers)}
         return self._folded.get(name.lower(), default)
