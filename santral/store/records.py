@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,13 +51,31 @@ def mask_variables(variables: dict[str, Any], sensitive_names: Sequence[str]) ->
 
     Events arrive already masked. This second check keeps a clear PIN or card number out
     of the store when a dialplan forgot to mark a variable sensitive. A name is sensitive
-    when it contains one of ``sensitive_names`` (case-insensitive).
+    when one of its words (split at ``_``, ``-``, digits and camelCase) starts with one of
+    ``sensitive_names``, case-insensitively: ``account_pin`` and ``CardNumber`` are,
+    ``shipping`` is not. Nested dicts are checked the same way.
     """
-    lowered = [name.lower() for name in sensitive_names]
-    return {
-        name: MASK if any(part in name.lower() for part in lowered) else value
-        for name, value in variables.items()
-    }
+    prefixes = tuple(name.lower() for name in sensitive_names)
+    return _mask(variables, prefixes)
+
+
+def _mask(variables: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    masked: dict[str, Any] = {}
+    for name, value in variables.items():
+        if _is_sensitive(str(name), prefixes):
+            masked[name] = MASK
+        elif isinstance(value, dict):
+            masked[name] = _mask(value, prefixes)
+        else:
+            masked[name] = value
+    return masked
+
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def _is_sensitive(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(word.lower().startswith(prefixes) for word in _WORD.findall(name))
 
 
 class Projection:

@@ -12,6 +12,8 @@ import pytest
 from santral import events as ev
 from santral.clock import VirtualClock
 from santral.store import Store, StoreSettings, open_store
+from santral.store.records import MASK, mask_variables
+from santral.store.settings import DEFAULT_SENSITIVE_NAMES
 from santral.testing.postgres import PostgresServer
 from tests.store.scenarios import (
     abandoned_in_ivr,
@@ -344,3 +346,15 @@ async def test_call_outcome_taken_from_call_end(database_url: str) -> None:
     await store.close()
 
     assert outcomes == ["voicemail", "completed_in_ivr", "rejected", "abandoned_in_ivr"]
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [("account_pin", True), ("CardNumber", True), ("accountPIN", True), ("CVV2", True),
+     ("pincode", True), ("shipping", False), ("company", False), ("choice", False)],
+)
+def test_mask_variable_names(name: str, masked: bool) -> None:
+    result = mask_variables({name: "4711", "nested": {name: "4711"}}, DEFAULT_SENSITIVE_NAMES)
+
+    assert (result[name] == MASK) is masked
+    assert (result["nested"][name] == MASK) is masked
