@@ -397,3 +397,42 @@ async def test_stale_agent_leg_keeps_caller_on_hold(rig: Rig) -> None:
     assert status == 200
     assert "<Hangup" not in body
     assert "/twilio/queue?step=1" in body
+
+
+async def test_slow_step_continues_on_other_process() -> None:
+    flow, store = MenuFlow(), MemorySessionStore()
+    flow.handle_delay = 0.6
+    async with TwilioPeer(
+        target_url="http://127.0.0.1:1",
+        public_url=PUBLIC_URL,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+    ) as peer:
+        first = make_connector(flow, store, peer, reply_budget=0.1)
+        second = make_connector(flow, store, peer, reply_budget=0.1)
+        await first.start()
+        await second.start()
+        first_runner, peer.target_url = await serve(first)
+        second_runner, second_url = await serve(second)
+
+        sid = new_sid("CA")
+        await peer.post(peer.url("voice"), call_params(sid))
+        status, paused = await peer.post(peer.url("gather?step=1"), call_params(sid, Digits="1"))
+        peer.target_url = second_url
+        replies = []
+        for attempt in range(1, 30):
+            url = peer.url(f"continue?step=1&attempt={attempt}")
+            replies.append((await peer.post(url, call_params(sid, CallStatus="in-progress")))[1])
+            if "<Gather" in replies[-1]:
+                break
+            await asyncio.sleep(0.1)
+
+        for connector in (first, second):
+            await connector.stop()
+        for runner in (first_runner, second_runner):
+            await runner.cleanup()
+    assert status == 200
+    assert "continue?step=1&amp;attempt=1" in paused
+    assert "<Pause" in replies[0]
+    assert 'action="https://voice.example.test/twilio/gather?step=2"' in replies[-1]
+    assert flow.events == [(sid, DigitsCollected(digits="1", reason="max_digits"))]

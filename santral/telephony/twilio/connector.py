@@ -60,6 +60,9 @@ LEG_GRACE_SECONDS = 10.0
 # How often a ringing agent leg also checks the store, where another engine process that
 # received the leg's callbacks records the result.
 LEG_POLL_SECONDS = 0.5
+# A slow IVR step gets this many pause-and-continue rounds (each about slow_step_pause plus
+# reply_budget seconds) before the call is given up.
+MAX_CONTINUE_ATTEMPTS = 60
 DIAL_MISSES = {
     "busy": AgentLegResult.BUSY,
     "no-answer": AgentLegResult.NO_ANSWER,
@@ -265,28 +268,53 @@ class TwilioConnector:
     async def _step(
         self, session: CallSession, key: str, work: Coroutine[Any, Any, list[Action]]
     ) -> Reply:
-        """Run one IVR step and reply with its TwiML, or with a pause if it is slow."""
+        """Run one IVR step and reply with its TwiML, or with a pause if it is slow.
+
+        A slow step keeps running. When it ends, its TwiML is saved with the session as
+        ``ready_reply``, and the next ``continue`` request, on any engine process, gets it.
+        """
         task = self._spawn(work, f"twilio-step-{session.call_sid}")
         await asyncio.wait({task}, timeout=self.settings.reply_budget)
-        if not task.done():
-            self._pending[session.call_sid] = task
-            return await self._reply(session, key, self._pause_xml(session, attempt=1))
-        return await self._finish_step(session, key, task)
+        if task.done():
+            session, xml = self._outcome(session, task)
+            return await self._reply(session, key, xml)
+        self._pending[session.call_sid] = task
+        self._spawn(self._settle_later(session.call_sid, task), f"twilio-settle-{session.call_sid}")
+        waiting = dataclasses.replace(session, awaits="continue", ready_reply="")
+        return await self._reply(waiting, key, self._pause_xml(waiting, attempt=1))
 
-    async def _finish_step(
-        self, session: CallSession, key: str, task: asyncio.Task[list[Action]]
-    ) -> Reply:
+    def _outcome(
+        self, session: CallSession, task: asyncio.Task[list[Action]]
+    ) -> tuple[CallSession, str]:
         try:
             actions = task.result()
         except KeyError:
             log.warning("twilio_call_unknown", call_sid=session.call_sid)
-            return await self._reply(session, key, hangup_xml())
+            return session, hangup_xml()
         except Exception as error:
             self._last_error = repr(error)
             log.exception("twilio_ivr_step_failed", call_sid=session.call_sid)
-            return await self._reply(session, key, hangup_xml())
-        session, xml = self._apply(session, actions)
-        return await self._reply(session, key, xml)
+            return session, hangup_xml()
+        return self._apply(session, actions)
+
+    async def _settle_later(self, call_sid: str, task: asyncio.Task[list[Action]]) -> None:
+        await asyncio.wait({task})
+        async with self._lock(call_sid):
+            await self._settle(call_sid, task)
+        if self._pending.get(call_sid) is task:
+            del self._pending[call_sid]
+
+    async def _settle(self, call_sid: str, task: asyncio.Task[list[Action]]) -> CallSession | None:
+        """Save the finished slow step's TwiML as ``ready_reply``; the caller holds the lock."""
+        session = await self._load(call_sid)
+        if session is None or session.state is CallState.ENDED or session.awaits != "continue":
+            return session
+        if task.cancelled():
+            return session
+        session, xml = self._outcome(session, task)
+        session = dataclasses.replace(session, ready_reply=xml)
+        await self._save(session)
+        return session
 
     def _apply(self, session: CallSession, actions: list[Action]) -> tuple[CallSession, str]:
         """Render ``actions`` as the call's next step and move the session along."""
@@ -399,24 +427,33 @@ class TwilioConnector:
     async def _on_continue(
         self, hook: Webhook, form: params.Form, call: params.CallParams
     ) -> Reply:
+        task = self._pending.get(call.call_sid)
+        if task is not None:
+            await asyncio.wait({task}, timeout=self.settings.reply_budget)
         async with self._lock(call.call_sid):
-            session, key, early = await self._guarded(hook, form, call)
-            if early is not None:
-                return early
+            key = request_key(hook, form)
+            session = await self._load(call.call_sid)
             if session is None:
                 return _unknown_call(call)
-            task = self._pending.get(call.call_sid)
-            if task is None:
-                # NOTE: the step ran in another engine process or before a restart, and its
-                # result is lost with it; the call cannot continue.
-                log.error("twilio_step_lost", call_sid=call.call_sid, step=session.step)
-                return await self._reply(session, key, hangup_xml())
-            await asyncio.wait({task}, timeout=self.settings.reply_budget)
-            if not task.done():
-                attempt = int(hook.query.get("attempt", "1")) + 1
-                return await self._reply(session, key, self._pause_xml(session, attempt))
-            del self._pending[call.call_sid]
-            return await self._finish_step(session, key, task)
+            if session.last_request == key or session.state is CallState.ENDED:
+                return Reply(200, session.last_reply or hangup_xml())
+            if task is not None and task.done():
+                session = await self._settle(call.call_sid, task) or session
+            if session.ready_reply:
+                xml = session.ready_reply
+                return await self._reply(dataclasses.replace(session, ready_reply=""), key, xml)
+            if session.awaits != "continue":
+                return Reply(200, session.last_reply or hangup_xml())
+            return await self._keep_waiting(session, key, hook)
+
+    async def _keep_waiting(self, session: CallSession, key: str, hook: Webhook) -> Reply:
+        raw = hook.query.get("attempt", "1")
+        attempt = (int(raw) if raw.isdigit() else 1) + 1
+        if attempt > MAX_CONTINUE_ATTEMPTS:
+            # The step's process stopped, or the step hangs past every data dip timeout.
+            log.error("twilio_step_lost", call_sid=session.call_sid, step=session.step)
+            return await self._reply(session, key, hangup_xml())
+        return await self._reply(session, key, self._pause_xml(session, attempt))
 
     async def _on_transfer_ended(
         self, hook: Webhook, form: params.Form, call: params.CallParams

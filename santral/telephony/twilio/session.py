@@ -64,6 +64,7 @@ class CallSession:
     whisper: str = ""
     last_request: str = ""
     last_reply: str = ""
+    ready_reply: str = ""  # TwiML of a slow IVR step that finished, for the next continue
 
     def to_dict(self) -> dict[str, Any]:
         # A shallow copy: ``dataclasses.asdict`` deep-copies and costs more than the rest of
