@@ -48,6 +48,7 @@ from acd.decisions import (
     WrapupEnded,
     WrapupStarted,
 )
+from acd.explain import explain_interaction
 from acd.model import (
     AcdError,
     AgentRecord,
@@ -64,7 +65,7 @@ from acd.model import (
 )
 from acd.profiles import Profile, Requirements, ineligibility
 from acd.settings import CHANNELS, AcdSettings, EmptyCondition
-from acd.stats import Statistics
+from acd.stats import Statistics, realtime_snapshot
 from acd.views import AgentView, Explanation, InteractionView, QueueSnapshot, WaitingView
 from santral.clock import Clock
 
@@ -83,6 +84,10 @@ _STATE_NAMES = {state: state.value for state in AgentState}
 _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionStatus.ACCEPTED)
 
 Timer = tuple[float, int, int, Any, Any]
+
+# Unused profiles are kept for the next arrival with the same requirements (saving the
+# scan for eligible agents) while there are at most this many profiles.
+_KEPT_PROFILES = 5_000
 
 # Distinct requirement sets remembered between arrivals; the cache is cleared at this size.
 _NEEDS_CACHE_SIZE = 10_000
@@ -433,8 +438,6 @@ class Router:
 
     def explain(self, interaction_id: str) -> Explanation:
         """Explain an interaction's routing: its step, next step and each agent's eligibility."""
-        from acd.explain import explain_interaction
-
         item = self._interaction(interaction_id)
         return explain_interaction(
             item, self._agents.values(), self._next_step_at(item), self._clock.now()
@@ -442,8 +445,6 @@ class Router:
 
     def snapshot(self) -> dict[str, QueueSnapshot]:
         """Return real-time statistics per queue (see ``acd.stats.realtime_snapshot``)."""
-        from acd.stats import realtime_snapshot
-
         now = self._clock.now()
         waiting = self._waiting_by_queue(now)
         return {
@@ -539,9 +540,13 @@ class Router:
             self._release_profile(old)
 
     def _release_profile(self, profile: Profile) -> None:
+        """Drop a profile no interaction uses if it is retired, sticky, or one too many."""
         profile.users -= 1
+        if profile.users:
+            return
         retired = profile.rules.generation != self._generation
-        if profile.users == 0 and (retired or profile.needs.agent_id is not None):
+        crowded = len(self._profiles) > _KEPT_PROFILES
+        if retired or crowded or profile.needs.agent_id is not None:
             del self._profiles[profile.key]
             for agent in profile.agents:
                 agent.profiles.remove(profile)
