@@ -132,7 +132,8 @@ class AgiSession:
         """Close the connection and wait briefly until the transport is gone."""
         self.abort()
         with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
 
 
 SessionHandler = Callable[[AgiSession], Awaitable[None] | None]

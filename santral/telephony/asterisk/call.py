@@ -63,6 +63,12 @@ DIAL_STATUS: dict[str, AgentLegResult] = {
 }
 
 
+def _observe(task: asyncio.Task[QueueResult]) -> None:
+    """Retrieve the queue waiter's outcome so a failure is logged, never left unread."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("queue_wait_failed", error=repr(task.exception()))
+
+
 def position_commands(position: int) -> list[bytes | None]:
     """Say the caller's place with Asterisk's own queue sounds, as ``app_queue`` does."""
     if position == 1:
@@ -236,6 +242,7 @@ class CallRunner:
             return await self._queue_loop(action)
         finally:
             call.waiter.cancel()
+            call.waiter.add_done_callback(_observe)
             await self._music(False)
             if call.state is not CallState.ENDED:
                 call.transition(CallState.IVR)

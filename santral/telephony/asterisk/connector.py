@@ -210,14 +210,16 @@ class AsteriskConnector:
     ) -> AgentLegResult:
         """Ring ``agent`` from the caller's session and return how the attempt ended.
 
-        Returns ``CALLER_GONE`` if the call is over. Raises ``ConnectorError`` if the call
-        is not waiting in a queue. If cancelled while the phone rings, the agent leg is
+        Returns ``CALLER_GONE`` if the call is over. Raises ``ConnectorError`` if another
+        agent is being rung or is connected. If cancelled while the phone rings, the agent leg is
         hung up (through AMI) and the caller keeps waiting.
         """
         call = self._calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
             return AgentLegResult.CALLER_GONE
-        if call.state is not CallState.QUEUED or call.dial is not None:
+        # IVR is accepted too: the ACD may offer the call before the caller's coroutine
+        # has started the queue wait, which then picks the request up.
+        if call.state not in (CallState.IVR, CallState.QUEUED) or call.dial is not None:
             raise ConnectorError(
                 f"cannot ring {agent.address}: the call is {call.state.value},"
                 " not waiting in a queue",
