@@ -49,6 +49,11 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+# Besides sqlite3.Error, Python 3.11's sqlite3 raises OverflowError for an integer parameter
+# beyond 64 bits.
+_SQLITE_ERRORS = (sqlite3.Error, OverflowError)
+
+
 class SqliteDatabase:
     """SQLite in WAL mode with ``synchronous=NORMAL``.
 
@@ -71,7 +76,7 @@ class SqliteDatabase:
     def execute(self, sql: str, params: Params = ()) -> int:
         try:
             return self._connection.execute(sql, params).rowcount
-        except sqlite3.Error as error:
+        except _SQLITE_ERRORS as error:
             raise DatabaseError(f"sqlite: {error} in: {sql.strip()[:120]}") from error
 
     def write(self, sql: str, params: Params = ()) -> None:
@@ -81,13 +86,13 @@ class SqliteDatabase:
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         try:
             self._connection.executemany(sql, rows)
-        except sqlite3.Error as error:
+        except _SQLITE_ERRORS as error:
             raise DatabaseError(f"sqlite: {error} in: {sql.strip()[:120]}") from error
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             cursor = self._connection.execute(sql, params)
-        except sqlite3.Error as error:
+        except _SQLITE_ERRORS as error:
             raise DatabaseError(f"sqlite: {error} in: {sql.strip()[:120]}") from error
         names = [column[0] for column in cursor.description or ()]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]

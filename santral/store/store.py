@@ -105,42 +105,47 @@ class Store:
             for start in range(0, len(batch), size):
                 chunk = batch[start : start + size]
                 try:
-                    ok = await self._write_chunk(chunk)
+                    rejected = await self._write_chunk(chunk)
                 except asyncio.CancelledError:
                     # The worker still writes this chunk; keep the rest for the next flush.
                     self._retry = batch[start + size :]
                     raise
-                if not ok:
+                if rejected is None:
                     self._retry = chunk + batch[start + size :]
                     break
-                written += len(chunk)
-                self.written += len(chunk)
+                written += len(chunk) - rejected
+                self.written += len(chunk) - rejected
+                self.dropped += rejected
             return written
 
-    async def _write_chunk(self, chunk: list[Event]) -> bool:
+    async def _write_chunk(self, chunk: list[Event]) -> int | None:
+        """Write ``chunk``; return how many events were rejected, or None to retry it later."""
         try:
-            await self._worker.call(lambda database: self._apply_batch(database, chunk))
+            rejected = await self._worker.call(
+                lambda database: self._apply_batch(database, chunk)
+            )
         except DatabaseError as error:
             self._retry_attempts += 1
             if self._retry_attempts < MAX_BATCH_ATTEMPTS:
                 log.warning("store_write_failed", events=len(chunk), error=str(error),
                             attempt=self._retry_attempts)
-                return False
+                return None
             log.error("store_batch_dropped", events=len(chunk), error=str(error))
-            self.dropped += len(chunk)
+            rejected = len(chunk)
         self._retry_attempts = 0
-        return True
+        return rejected
 
-    def _apply_batch(self, database: Database, chunk: list[Event]) -> None:
+    def _apply_batch(self, database: Database, chunk: list[Event]) -> int:
         try:
             with database.transaction():
                 self._projection.apply(database, chunk)
         except DatabaseError:
             if len(chunk) == 1:
                 raise
-            self._apply_one_by_one(database, chunk)
+            return self._apply_one_by_one(database, chunk)
+        return 0
 
-    def _apply_one_by_one(self, database: Database, chunk: list[Event]) -> None:
+    def _apply_one_by_one(self, database: Database, chunk: list[Event]) -> int:
         failed = 0
         last_error: DatabaseError | None = None
         for event in chunk:
@@ -154,7 +159,7 @@ class Store:
                           error=str(error))
         if failed == len(chunk) and last_error is not None:
             raise last_error
-        self.dropped += failed
+        return failed
 
     async def _flush_loop(self) -> None:
         while True:

@@ -358,3 +358,21 @@ def test_mask_variable_names(name: str, masked: bool) -> None:
 
     assert (result[name] == MASK) is masked
     assert (result["nested"][name] == MASK) is masked
+
+
+async def test_rejected_event_spares_batch(database_url: str) -> None:
+    line = new_timeline(START)
+    store = await _open(database_url, line.clock)
+    store.attach(line.bus)
+    line.publish(ev.CallStarted(call_id="c1", connector="virtual", caller="+1", called="2"))
+    line.publish(ev.SurveyAnswered(call_id="c1", question="csat", score=2**70))
+    line.publish(ev.CallStarted(call_id="c2", connector="virtual", caller="+1", called="2"))
+    written = await store.flush()
+    first = await store.interaction("c1")
+    second = await store.interaction("c2")
+    await store.close()
+
+    assert written == 2
+    assert store.dropped == 1
+    assert first is not None
+    assert second is not None
