@@ -157,10 +157,12 @@ class RawReader(asyncio.Protocol):
 
     def messages(self) -> list[tuple[float, dict[str, Any]]]:
         """Parse the recorded bytes into (arrival time, message) pairs."""
-        buffer, arrivals, result = b"", [], []
+        arrivals, result = [], []
+        received = 0
         for arrived, chunk in self.chunks:
-            buffer += chunk
-            arrivals.append((len(buffer), arrived))
+            received += len(chunk)
+            arrivals.append((received, arrived))
+        buffer = b"".join(chunk for _, chunk in self.chunks)
         offset, arrival_index = 0, 0
         while offset + 2 <= len(buffer):
             size, start = buffer[offset + 1] & 0x7F, offset + 2
