@@ -8,9 +8,9 @@ POST requests, each for a new CallSid, over keep-alive connections. Two runs:
 * paced: ``--rate`` requests per second for ``--seconds`` seconds, latency percentiles.
 
 Wall-clock figures depend on what else runs on the machine, so the script also reports
-CPU time: the server process's CPU time per request in the throughput run (read from
-``/proc``), and the connector's CPU time per webhook handed to it in this process, without
-HTTP.
+CPU time. One figure is the server process's CPU time per request in the throughput run
+(read from ``/proc``). The other is the connector's CPU time per webhook handed to it in
+this process, without HTTP.
 
 Usage: ``.venv/bin/python benchmarks/bench_twilio.py [--rate 1000] [--seconds 5]``
 """

@@ -1,15 +1,16 @@
 """A scripted Twilio: places calls against santral's webhooks and follows the TwiML.
 
-The peer behaves like Twilio's voice platform as far as santral can see it. It signs every
-request as Twilio does (the ``twilio`` library's ``RequestValidator`` computes the
-signature over the public URL), fetches the Voice URL, plays and says what the TwiML says
-(fetching each ``<Play>`` URL), answers ``<Gather>`` from the caller's script, follows
-``<Redirect>`` and ``<Enqueue waitUrl>``, rings the agents a ``<Dial>`` names, and sends
-status callbacks. REST calls made through ``rest_client()`` never reach the network: the
+The peer behaves like Twilio's voice platform on the wire. It signs every request as
+Twilio does (the ``twilio`` library's ``RequestValidator`` computes the signature over the
+public URL) and fetches the Voice URL. It plays the prompts the TwiML names (fetching each
+``<Play>`` URL), fills each ``<Gather>`` from the caller's script, follows ``<Redirect>``
+and ``<Enqueue waitUrl>``, rings the agents a ``<Dial>`` names, and sends status
+callbacks. REST calls made through ``rest_client()`` never reach the network, because the
 capturing HTTP client records them and applies call updates to the peer's calls.
 
-Time in TwiML (pauses, audio, ring and talk time) runs ``time_scale`` times faster.
-Only URLs under ``public_url`` are requested, always at ``target_url`` (127.0.0.1).
+Durations in TwiML (pauses, audio, ring and talk time) are multiplied by ``time_scale``,
+so 0.01 runs a call 100 times faster. Only URLs under ``public_url`` are requested, always
+at ``target_url`` (127.0.0.1).
 """
 
 from __future__ import annotations

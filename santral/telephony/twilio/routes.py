@@ -1,8 +1,8 @@
 """The aiohttp layer of the Twilio connector: routes, request reading, media files.
 
-Webhooks are POST (or GET when a number is configured that way) under the path prefix
-(``/twilio`` by default): ``voice`` and ``status`` are the URLs to set on the Twilio
-number; the others are named in the TwiML santral returns. Prompt WAVs are served at
+Webhooks are POST (or GET when a number is configured that way) under the path prefix,
+``/twilio`` by default. ``voice`` and ``status`` are the URLs to set on the Twilio number,
+and the others are named in the TwiML santral returns. Prompt WAVs are served at
 ``prompts/{language}/{name}.wav`` and hold-music segments at ``music/{part}.wav``.
 """
 

@@ -1,4 +1,4 @@
-"""What the connector remembers about one Twilio call between webhooks.
+"""The connector's record of one Twilio call between webhooks.
 
 Twilio keeps no state for santral, so every webhook is independent. The connector keeps one
 ``CallSession`` per CallSid in a store, so another engine process, or this one after a
@@ -19,7 +19,7 @@ log = structlog.get_logger(__name__)
 
 
 class CallState(enum.Enum):
-    """The stage of a Twilio call as santral sees it."""
+    """The stage of a Twilio call on santral's side."""
 
     IVR = "ivr"  # waiting for the result of the last media action
     QUEUED = "queued"  # in the hold loop, waiting for the ACD

@@ -40,7 +40,7 @@ class TwilioSetupError(ConnectorError):
 
 @dataclass(frozen=True)
 class TwilioCredentials:
-    """What the connector needs at run time; ``auth_token`` is a secret and never logged."""
+    """Run-time credentials of the connector. ``auth_token`` is a secret and never logged."""
 
     account_sid: str
     auth_token: str
@@ -53,7 +53,7 @@ class TwilioCredentials:
 
 
 class TwilioSettings(BaseModel):
-    """Where Twilio reaches santral, which secrets it uses, and how calls sound."""
+    """Settings of the Twilio connector: public URL, secret variables, proxies, call sound."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

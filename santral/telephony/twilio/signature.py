@@ -4,7 +4,7 @@ Twilio signs each webhook with HMAC-SHA1, keyed by the account's auth token. The
 text is the URL it requested (scheme, host, path and the query exactly as sent) followed
 by every POST parameter name and value in sorted name order (twilio 9.13,
 ``twilio.request_validator.RequestValidator``). Behind a tunnel or reverse proxy the engine
-sees another URL than the one Twilio signed, so the URL is rebuilt from the configured
+receives another URL than the one Twilio signed, so the URL is rebuilt from the configured
 public base URL and the raw request target. ``X-Forwarded-Proto`` and ``X-Forwarded-Host``
 are used only when the direct peer is a configured proxy.
 """

@@ -1,4 +1,4 @@
-"""Webhook requests and replies as the connector sees them, without I/O."""
+"""Webhook requests and replies as the connector handles them, without I/O."""
 
 from __future__ import annotations
 
