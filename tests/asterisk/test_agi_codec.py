@@ -244,3 +244,23 @@ def test_usage_reply_survives_any_split(cuts: list[int]) -> None:
     items += reader.feed(data[position:])
 
     assert items[1:] == [usage, AgiReply(status=200, result="0")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_raises_only_protocol_errors(data: bytes) -> None:
+    reader = AgiReader()
+    try:
+        reader.feed(HEADER)
+        reader.feed(data)
+        reader.feed_eof()
+    except AgiProtocolError:
+        pass
+
+
+@pytest.mark.parametrize("cut", [1, 17, 100, len(HEADER) - 1])
+def test_truncated_header_never_yields_request(cut: int) -> None:
+    reader = AgiReader()
+
+    assert reader.feed(HEADER[:cut]) == []
+    assert not reader.header_complete

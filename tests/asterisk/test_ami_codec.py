@@ -334,3 +334,26 @@ def test_channel_table_resync_reports_vanished_channels() -> None:
 
     assert vanished == {"2"}
     assert set(table.channels) == {"1"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_garbage_raises_only_protocol_errors(data: bytes) -> None:
+    framer = AmiFramer()
+    try:
+        for message in framer.feed(b"Asterisk Call Manager/13.0.0\r\n" + data + b"\r\n\r\n"):
+            assert isinstance(message.headers, tuple)
+            message.get("Uniqueid")
+            events.normalise(message)
+    except AmiProtocolError:
+        pass
+
+
+@pytest.mark.parametrize("cut", [10, 200, 1000])
+def test_truncated_stream_keeps_the_rest(cut: int) -> None:
+    data = ami_stream("agent_call.ami")
+    framer = AmiFramer()
+    first = framer.feed(data[:cut])
+    rest = framer.feed(data[cut:])
+
+    assert [m.block for m in first + rest] == [m.block for m in frame(data)]
