@@ -16,6 +16,8 @@ const desk = {
   view: null,
   history: new Map(), // offer id -> previous interactions
   stream: null,
+  refreshes: 0,
+  renderedInteractions: "",
 };
 
 function agentPath(suffix = "") {
@@ -33,8 +35,10 @@ async function act(method, suffix, body) {
 }
 
 async function refresh() {
+  // Only the newest of overlapping requests renders, so an older view never wins.
+  const serial = ++desk.refreshes;
   const body = await request("GET", agentPath());
-  render(body.agent);
+  if (serial === desk.refreshes) render(body.agent);
 }
 
 function fillCodes(select, codes) {
@@ -112,6 +116,10 @@ function renderHistory(entries) {
 }
 
 function renderInteractions(interactions) {
+  // Cards are rebuilt only when an interaction changed, so typing in them survives events.
+  const key = JSON.stringify(interactions);
+  if (key === desk.renderedInteractions) return;
+  desk.renderedInteractions = key;
   byId("no-interactions").hidden = interactions.length > 0;
   byId("interactions").replaceChildren(...interactions.map(interactionCard));
 }
