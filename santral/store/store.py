@@ -124,7 +124,7 @@ class Store:
             rejected = await self._worker.call(
                 lambda database: self._apply_batch(database, chunk)
             )
-        except DatabaseError as error:
+        except Exception as error:  # a database outage, or a bug met by every event
             self._retry_attempts += 1
             if self._retry_attempts < MAX_BATCH_ATTEMPTS:
                 log.warning("store_write_failed", events=len(chunk), error=str(error),
@@ -139,7 +139,7 @@ class Store:
         try:
             with database.transaction():
                 self._projection.apply(database, chunk)
-        except DatabaseError:
+        except Exception:
             if len(chunk) == 1:
                 raise
             return self._apply_one_by_one(database, chunk)
@@ -147,12 +147,12 @@ class Store:
 
     def _apply_one_by_one(self, database: Database, chunk: list[Event]) -> int:
         failed = 0
-        last_error: DatabaseError | None = None
+        last_error: Exception | None = None
         for event in chunk:
             try:
                 with database.transaction():
                     self._projection.apply(database, [event])
-            except DatabaseError as error:
+            except Exception as error:  # one bad event must not stop the others
                 failed += 1
                 last_error = error
                 log.error("store_event_rejected", event_type=event.type, seq=event.seq,
