@@ -211,3 +211,17 @@ async def test_caller_cancel_while_ringing(kamailio: Kamailio, tmp_path: Path) -
     finally:
         release.set()
         await connector.stop()
+
+
+async def test_caller_hangup_cancels_ringing_agent(kamailio: Kamailio, tmp_path: Path) -> None:
+    async with queued_call(kamailio, tmp_path, answer="manual") as call:
+        result = await call.connector.connect_agent(call.call_id, alice(kamailio), ring_timeout=30)
+
+        assert result is AgentLegResult.CALLER_GONE
+        trace = call.connector.trace or []
+        sent = [data.split(b" ", 1)[0] for direction, data in trace if direction == "out"]
+        assert b"CANCEL" in sent
+        assert call.connector.agent_legs == {}
+        assert call.flow.hung_up[call.call_id] == "bye"
+        outcome = await call.caller
+        assert outcome.returncode == 0, outcome.output[-2000:]

@@ -119,7 +119,9 @@ async def answered_call(sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow)
     await proxy.response(180)
     held.release.set()
     ok = await proxy.response(200)
-    return str(ok.headers["To"]["tag"])
+    tag = str(ok.headers["To"]["tag"])
+    proxy.send(in_dialog(INVITE, tag, method="ACK", cseq=1, branch="z9hG4bKack"), sip.local_port)
+    return tag
 
 
 async def test_cancel_before_answer_gets_487(
@@ -292,3 +294,20 @@ async def test_exit_key_leaves_queue(
         DigitsCollected(digits="1", reason="terminator"),
         QueueResult(outcome="left"),
     ]
+
+
+async def test_answer_resent_until_ack(
+    sip: SipConnector, proxy: ScriptedProxy, held: HeldFlow
+) -> None:
+    proxy.send(INVITE, sip.local_port)
+    await proxy.response(180)
+    held.release.set()
+    first = await proxy.response(200)
+
+    again = await proxy.response(200, limit=2.0)
+    tag = str(first.headers["To"]["tag"])
+    proxy.send(in_dialog(INVITE, tag, method="ACK", cseq=1, branch="z9hG4bKack"), sip.local_port)
+
+    assert again.raw == first.raw
+    with pytest.raises(TimeoutError):
+        await proxy.response(200, limit=1.5)

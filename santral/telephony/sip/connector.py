@@ -36,6 +36,8 @@ from santral.telephony.sip.transport import Address, DatagramEndpoint, PortPool,
 log = structlog.get_logger(__name__)
 
 CANCEL_WAIT = 4.0
+T1 = 0.5  # RFC 3261 timer T1: round-trip estimate, seconds
+T2 = 4.0  # RFC 3261 timer T2: the longest retransmission interval, seconds
 FINAL_RESULTS = {
     486: AgentLegResult.BUSY,
     600: AgentLegResult.BUSY,
@@ -191,7 +193,7 @@ class SipConnector:
     def _request_received(self, request: SantralSIPMessage) -> None:
         handlers = {
             "INVITE": self._invite_received,
-            "ACK": lambda _: None,
+            "ACK": self._ack_received,
             "BYE": self._bye_received,
             "CANCEL": self._cancel_received,
             "OPTIONS": self._options_received,
@@ -318,6 +320,33 @@ class SipConnector:
         self.send_response(call.invite, call.last_response)
         call.transition(LegState.ANSWERED)
         self.media.legs.add(call.rtp)
+        self._spawn(self._retransmit_answer(call, call.last_response))
+
+    def _ack_received(self, ack: SantralSIPMessage) -> None:
+        call = self.callers.get(ack.call_id)
+        if call is not None:
+            call.acknowledged.set()
+
+    async def _retransmit_answer(self, call: CallerLeg, answer: str) -> None:
+        """Resend the 200 OK until the ACK arrives (RFC 3261 section 13.3.1.4).
+
+        The interval starts at T1 and doubles up to T2. Without an ACK within 64*T1 the
+        call is ended with a BYE, as the RFC asks of a UAS.
+        """
+        interval, waited = T1, 0.0
+        while waited < 64 * T1:
+            try:
+                await asyncio.wait_for(call.acknowledged.wait(), interval)
+                return
+            except TimeoutError:
+                waited += interval
+            if call.state is not LegState.ANSWERED:
+                return
+            self.send_response(call.invite, answer)
+            interval = min(2 * interval, T2)
+        log.warning("sip_ack_missing", call_id=call.call_id, waited=waited)
+        self.send_request(call.client.gen_bye(call.invite))
+        self._caller_ended(call, "ack_timeout")
 
     def _sdp_answer(self, call: CallerLeg, offer: sdp_module.MediaDescription) -> str:
         return sdp_module.build_sdp(
@@ -509,9 +538,11 @@ class SipConnector:
             telephone_event_type=self.settings.dtmf_payload_type,
         )
         branch = leg.client.gen_branch()
-        self.send_request(
-            leg.client.gen_invite(target, "1", None, None, branch, leg.sip_call_id, sdp=offer)
+        leg.invite = leg.client.gen_invite(
+            target, "1", None, None, branch, leg.sip_call_id, sdp=offer
         )
+        self.send_request(leg.invite)
+        self._spawn(self._retransmit_invite(leg))
         hangup = asyncio.ensure_future(call.hung_up.wait())
         try:
             waiting: set[asyncio.Future[Any]] = {leg.final, hangup}
@@ -522,6 +553,20 @@ class SipConnector:
             return await self._final_response(leg, leg.final.result())
         await self._cancel_invite(leg)
         return AgentLegResult.CALLER_GONE if call.hung_up.is_set() else AgentLegResult.NO_ANSWER
+
+    async def _retransmit_invite(self, leg: AgentLeg) -> None:
+        """Resend the INVITE until any response arrives (RFC 3261 timers A and B)."""
+        interval, waited = T1, 0.0
+        while waited < 64 * T1:
+            try:
+                await asyncio.wait_for(leg.responded.wait(), interval)
+                return
+            except TimeoutError:
+                waited += interval
+            if leg.state is LegState.ENDED or leg.final.done():
+                return
+            self.send_request(leg.invite)
+            interval *= 2
 
     async def _final_response(self, leg: AgentLeg, response: SantralSIPMessage) -> AgentLegResult:
         code = response.status_code
@@ -544,6 +589,8 @@ class SipConnector:
     def _invite_response(self, response: SantralSIPMessage) -> None:
         leg = self.agent_legs.get(response.call_id)
         code = response.status_code
+        if leg is not None:
+            leg.responded.set()
         if leg is None or code < 200:
             if leg is not None and code in (180, 183):
                 leg.ringing = True

@@ -46,6 +46,7 @@ class CallerLeg:
     keys: deque[str] = field(default_factory=deque)
     key_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
     agent: AgentLeg | None = None
     task: asyncio.Task[None] | None = None
 
@@ -82,6 +83,8 @@ class AgentLeg:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     ack: str = ""
+    invite: str = ""
+    responded: asyncio.Event = field(default_factory=asyncio.Event)
     ringing: bool = False
     cancelled: bool = False
     transfer: bool = False
