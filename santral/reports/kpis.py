@@ -106,7 +106,7 @@ def compute_kpis(
 ) -> Kpis:
     """Compute the KPIs of one group of records.
 
-    ``repeated`` holds the ids of records followed by another contact from the same
+    ``repeated`` contains the ids of records followed by another contact from the same
     caller within the FCR window; ``survey_scores`` are the 1–5 answers of the group.
     """
     answered = [fact for fact in facts if fact.answered_at is not None]

@@ -56,7 +56,7 @@ class RetentionSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """Where records are stored, how often they are written, and the KPI parameters."""
+    """The store's database, write batching, retention and KPI parameters."""
 
     model_config = ConfigDict(extra="forbid")
 

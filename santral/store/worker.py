@@ -1,7 +1,8 @@
-"""The store's worker thread: the only thread that touches the database connection.
+"""A worker thread that owns one database connection.
 
-Jobs are plain functions of the ``Database``; they run one at a time in submission order,
-so a flushed batch is always written before a later query sees the tables.
+The store runs two: one for writes and one for reads. Jobs are plain functions of the
+``Database``. A worker runs them one at a time in submission order, so on the writer a
+flushed batch is always written before a later job reads the tables.
 """
 
 from __future__ import annotations
