@@ -2,7 +2,7 @@
 // hold, transfer and hang-up, written messages, and the wrap-up form.
 
 import {
-  ApiError, EventStream, element, formatSeconds, login, logout, nowSeconds, request, savedToken,
+  ApiError, EventStream, element, formatSeconds, nowSeconds, request, wireSession,
 } from "/cti/static/cti.js";
 
 const POP_LABELS = [
@@ -215,21 +215,10 @@ function showDesk(user) {
 }
 
 function wire() {
-  byId("login-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    byId("login-error").textContent = "";
-    try {
-      const user = await login(byId("user").value, byId("password").value);
-      if (!user.agent_id) throw new Error("this user is not an agent; supervisors use /cti/wallboard");
-      showDesk(user);
-    } catch (error) {
-      byId("login-error").textContent = error.message;
-    }
-  });
-  byId("logout").addEventListener("click", async () => {
-    if (desk.stream) desk.stream.stop();
-    await logout().catch(() => {});
-    location.reload();
+  wireSession({
+    accept: (user) => (user.agent_id ? "" : "this user is not an agent; supervisors use /cti/wallboard"),
+    onLogin: showDesk,
+    stream: () => desk.stream,
   });
   byId("go-available").addEventListener("click", () => act("POST", "/status", { status: "available" }));
   byId("go-not-ready").addEventListener("click", () => act("POST", "/status", { status: "not_ready", reason_code: byId("reason-code").value }));
@@ -245,15 +234,4 @@ function wire() {
   setInterval(tick, 250);
 }
 
-async function resume() {
-  if (!savedToken()) return;
-  try {
-    const body = await request("GET", "/api/me");
-    if (body.user.agent_id) showDesk(body.user);
-  } catch {
-    sessionStorage.clear();
-  }
-}
-
 wire();
-resume();

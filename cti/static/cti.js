@@ -112,6 +112,34 @@ export class EventStream {
   }
 }
 
+// Wires the login form and the log-out button that both pages share. `accept(user)`
+// returns an error message for a user the page is not for, or "" to let them in.
+export function wireSession({ accept, onLogin, stream }) {
+  const byId = (id) => document.getElementById(id);
+  byId("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    byId("login-error").textContent = "";
+    try {
+      const user = await login(byId("user").value, byId("password").value);
+      const refusal = accept(user);
+      if (refusal) throw new Error(refusal);
+      onLogin(user);
+    } catch (error) {
+      byId("login-error").textContent = error.message;
+    }
+  });
+  byId("logout").addEventListener("click", async () => {
+    const current = stream();
+    if (current) current.stop();
+    await logout().catch(() => {});
+    location.reload();
+  });
+  if (!savedToken()) return;
+  request("GET", "/api/me")
+    .then((body) => { if (!accept(body.user)) onLogin(body.user); })
+    .catch(() => sessionStorage.clear());
+}
+
 export function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {

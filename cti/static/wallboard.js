@@ -1,7 +1,7 @@
 // The supervisor wallboard: queue statistics and agents, updated live, with status control.
 
 import {
-  ApiError, EventStream, element, formatSeconds, login, logout, request, savedToken,
+  ApiError, EventStream, element, formatSeconds, request, wireSession,
 } from "/cti/static/cti.js";
 
 const byId = (id) => document.getElementById(id);
@@ -75,24 +75,8 @@ function showBoard(user) {
   board.stream.start();
 }
 
-byId("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  byId("login-error").textContent = "";
-  try {
-    const user = await login(byId("user").value, byId("password").value);
-    if (user.role === "agent") throw new Error("the wallboard is for supervisors; agents use /cti/");
-    showBoard(user);
-  } catch (error) {
-    byId("login-error").textContent = error.message;
-  }
+wireSession({
+  accept: (user) => (user.role === "agent" ? "the wallboard is for supervisors; agents use /cti/" : ""),
+  onLogin: showBoard,
+  stream: () => board.stream,
 });
-byId("logout").addEventListener("click", async () => {
-  if (board.stream) board.stream.stop();
-  await logout().catch(() => {});
-  location.reload();
-});
-
-if (savedToken()) {
-  request("GET", "/api/me").then((body) => { if (body.user.role !== "agent") showBoard(body.user); })
-    .catch(() => sessionStorage.clear());
-}

@@ -7,36 +7,23 @@ headless Chromium while a supervisor watches the wallboard.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from santral.clock import ShiftedClock
-from santral.config import load_config
 from santral.engine import Engine
 from santral.events import Event, WrapupEnded
 from santral.telephony.virtual import CallerOutput, KeyScript
-from tests.conftest import REPOSITORY
 from tests.cti.browser import chromium
-from tests.engine.conftest import MONDAY_MORNING, crm, engine_environ
+from tests.engine.conftest import crm, engine, engine_environ
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
-__all__ = ["crm", "engine_environ"]  # fixtures shared with the engine tests
+__all__ = ["crm", "engine", "engine_environ"]  # fixtures shared with the engine tests
 
 # English, billing, a Luhn-valid account number, #, confirm with 1; then 5 in the survey.
 BILLING_KEYS = "1 1 1 2 3 4 5 6 7 8 9 0 3 # 1 5"
 DEMO_PASSWORDS = {"alice": "alice-demo", "sam": "sam-demo"}
-
-
-@pytest.fixture
-async def engine(engine_environ: dict[str, str]) -> AsyncIterator[Engine]:
-    config = load_config(REPOSITORY / "config.yaml", environ=engine_environ)
-    running = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=engine_environ)
-    await running.start()
-    yield running
-    await running.stop()
 
 
 async def open_page(browser: Browser, url: str, user: str) -> Page:
