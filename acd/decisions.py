@@ -102,8 +102,9 @@ class Overflow:
     """An interaction waited ``max_wait`` and goes to ``target``.
 
     When ``target`` names a configured queue the router moves the interaction there itself
-    (``Queued`` follows); otherwise the engine sends it to ``target`` (a dialplan node or a
-    number) and ``InteractionEnded`` follows.
+    (``Queued`` follows, or ``JoinRejected`` and ``InteractionEnded`` when that queue
+    rejects it). Otherwise the engine sends it to ``target`` (a dialplan node or a number)
+    and ``InteractionEnded`` follows.
     """
 
     interaction_id: str

@@ -857,28 +857,28 @@ class Router:
             interaction.profile = None
 
     def _overflow(self, interaction: InteractionRecord, out: list[Decision]) -> None:
-        settings = interaction.rules.settings
-        target = settings.overflow_target or ""
+        """Send an interaction to its queue's overflow target.
+
+        A target queue that refuses the join ends the interaction as ``overflowed`` after
+        ``JoinRejected``, so the engine still learns that it left this queue for good.
+        """
+        target = interaction.rules.settings.overflow_target or ""
         out.append(Overflow(interaction.interaction_id, interaction.queue, target))
-        if target not in self._rules:
+        rules = self._rules.get(target)
+        if rules is None:
+            self._leave(interaction, "overflowed", out, target)
+            return
+        language = interaction.requirements.language
+        needs = self._requirements(rules, interaction.channel, None, None, language)
+        refusal = self._join_refusal(rules, needs)
+        if refusal is not None:
+            out.append(JoinRejected(interaction.interaction_id, target, refusal))
             self._leave(interaction, "overflowed", out, target)
             return
         if interaction.status is InteractionStatus.WAITING and interaction.profile is not None:
             interaction.profile.drop_waiting(interaction)
         self._in_queue[interaction.queue] -= 1
         self._forget(interaction)
-        out.extend(self._rejoin(interaction, target))
-
-    def _rejoin(self, interaction: InteractionRecord, target: str) -> list[Decision]:
-        rules = self._rules[target]
-        needs = self._requirements(
-            rules, interaction.channel, None, None, interaction.requirements.language
-        )
-        out: list[Decision] = []
-        refusal = self._join_refusal(rules, needs)
-        if refusal is not None:
-            out.append(JoinRejected(interaction.interaction_id, target, refusal))
-            return out
         moved = self._create(
             interaction.interaction_id,
             rules,
@@ -890,7 +890,6 @@ class Router:
         )
         out.append(Queued(moved.interaction_id, target, moved.channel, moved.priority))
         self._enqueue(moved, out)
-        return out
 
     def _release(self, agent: AgentRecord, interaction: InteractionRecord, now: float) -> None:
         items = agent.active.get(interaction.channel)

@@ -81,6 +81,8 @@ def test_overflow_into_full_queue_is_rejected() -> None:
 
     assert only(decisions, Overflow)[0].target == "small"
     assert only(decisions, JoinRejected)[0].reason == "queue_full"
+    ended = only(decisions, InteractionEnded)[0]
+    assert (ended.outcome, ended.queue, ended.overflow_target) == ("overflowed", "q", "small")
     assert router.interactions() == []
 
 
