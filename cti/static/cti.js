@@ -121,8 +121,8 @@ export function wireSession({ accept, onLogin, stream }) {
     byId("login-error").textContent = "";
     try {
       const user = await login(byId("user").value, byId("password").value);
-      const refusal = accept(user);
-      if (refusal) throw new Error(refusal);
+      const rejection = accept(user);
+      if (rejection) throw new Error(rejection);
       onLogin(user);
     } catch (error) {
       byId("login-error").textContent = error.message;
