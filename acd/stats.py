@@ -230,6 +230,17 @@ class Statistics:
             spent = self._hold_spent.get(interaction_id, 0.0)
             self._hold_spent[interaction_id] = spent + now - started
 
+    def discard_before(self, start: float) -> None:
+        """Forget interval rows that begin before ``start``; totals so far stay.
+
+        A long-running engine calls this after it has stored or published old intervals,
+        so memory does not grow with uptime.
+        """
+        self._queues = {key: value for key, value in self._queues.items() if key[0] >= start}
+        self._agents = {key: value for key, value in self._agents.items() if key[0] >= start}
+        for agent_id, (mode, since) in self._mode_since.items():
+            self._mode_since[agent_id] = (mode, max(since, start))
+
     # Reading
 
     def average_handle_time(self, queue: str) -> float | None:

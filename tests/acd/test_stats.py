@@ -162,3 +162,20 @@ def test_short_abandon_threshold_is_inclusive() -> None:
     assert router.stats is not None
     [row] = router.stats.queue_intervals(clock.now())
     assert (row.abandoned, row.short_abandoned) == (0, 1)
+
+
+def test_discard_before_drops_old_rows() -> None:
+    router, clock = make_router(CONFIG, start=0)
+    router.set_agent_status("a1", "not_ready", "break")
+    router.add_interaction("i1", "q")
+    clock.advance(1000)
+    router.add_interaction("i2", "q")
+
+    assert router.stats is not None
+    router.stats.discard_before(900)
+
+    rows = router.stats.queue_intervals(clock.now())
+    assert [(row.start, row.offered) for row in rows] == [(900, 1)]
+    assert router.stats.totals("q").offered == 2
+    agent_rows = router.stats.agent_intervals(clock.now())
+    assert [row.start for row in agent_rows] == [900]
