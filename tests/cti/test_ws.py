@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from cti.app import load_events_schema
+from cti.hub import text_frame
 from santral.events import AgentStatusChanged, InteractionQueued
 from santral.testing.cti_client import CtiClient, CtiEvents
 from tests.cti.conftest import CtiServer, make_settings, start_server
@@ -265,3 +266,52 @@ async def test_client_closing_before_hello(server: CtiServer) -> None:
         await events.close()
 
     assert events.snapshot["user"]["user_id"] == "bob"
+
+
+@pytest.mark.parametrize("size", [0, 100, 125, 126, 65_535, 65_536, 200_000])
+async def test_frame_lengths_decode(server: CtiServer, clients: dict[str, CtiClient],
+                                    size: int) -> None:
+    events = await clients["sam"].connect()
+    reason = "x" * size
+    server.bus.publish(AgentStatusChanged(agent_id="bob", old="a", new="b", reason=reason))
+
+    message = await events.wait_for("agent_status_changed")
+    await events.close()
+
+    assert message["reason"] == reason
+
+
+async def test_queue_stats_reach_supervisors() -> None:
+    server = await start_server(make_settings(queue_stats_interval=0.05))
+    try:
+        async with CtiClient(server.url) as sam:
+            await sam.login("sam", "sam-pw")
+            events = await sam.connect()
+            server.desk.waiting["support"] = 3
+            stats = await events.wait_for(
+                "queue_stats_updated", lambda message: message["queues"][0]["waiting"] == 3
+            )
+            await events.close()
+    finally:
+        await server.runner.cleanup()
+
+    assert stats["queues"][0]["queue"] == "support"
+    assert_valid([stats])
+
+
+@pytest.mark.parametrize(("size", "header"), [
+    (0, 2), (125, 2), (126, 4), (65_535, 4), (65_536, 10), (200_000, 10),
+])
+def test_text_frame_header_lengths(size: int, header: int) -> None:
+    frame = text_frame(b"x" * size)
+
+    assert frame[0] == 0x81
+    assert len(frame) == header + size
+    if header == 2:
+        assert frame[1] == size
+    elif header == 4:
+        assert frame[1] == 126
+        assert int.from_bytes(frame[2:4], "big") == size
+    else:
+        assert frame[1] == 127
+        assert int.from_bytes(frame[2:10], "big") == size
