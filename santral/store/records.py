@@ -85,7 +85,6 @@ class Projection:
         self._sensitive = list(sensitive_names)
         self._handlers: dict[type[ev.Event], Callable[[Database, Any], None]] = {
             ev.CallStarted: _call_started,
-            ev.IvrNodeEntered: _ivr_node_entered,
             ev.IvrFinished: self._ivr_finished,
             ev.CallEnded: _call_ended,
             ev.SurveyAnswered: _survey_answered,
@@ -97,25 +96,32 @@ class Projection:
             ev.InteractionEnded: _interaction_ended,
             ev.WrapupStarted: _wrapup_started,
             ev.WrapupEnded: _wrapup_ended,
-            ev.AgentStatusChanged: _agent_status_changed,
-            ev.AgentStateChanged: _agent_state_changed,
             ev.RecordingSaved: _recording_saved,
         }
 
     def apply(self, database: Database, events: Sequence[ev.Event]) -> None:
-        """Update the records ``events`` concern, in order, then append them to the log."""
+        """Update the records ``events`` concern, in order, then append them to the log.
+
+        IVR steps and agent changes are plain inserts that no later statement of the batch
+        reads, so they are written together at the end, like the log.
+        """
         log_rows = []
+        steps: list[tuple[Any, ...]] = []
+        agent_changes: list[tuple[Any, ...]] = []
         for event in events:
-            handler = self._handlers.get(type(event))
-            if handler is None:
-                continue
-            handler(database, event)
+            if isinstance(event, ev.IvrNodeEntered):
+                steps.append((event.call_id, event.ts, event.dialplan, event.node, event.kind))
+            elif isinstance(event, ev.AgentStatusChanged | ev.AgentStateChanged):
+                agent_changes.append(_agent_change_row(event))
+            else:
+                handler = self._handlers.get(type(event))
+                if handler is None:
+                    continue
+                handler(database, event)
             log_rows.append(self._log_row(event))
-        database.executemany(
-            "INSERT INTO events (seq, ts, type, record_key, agent_id, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            log_rows,
-        )
+        _insert_rows(database, _INSERT_STEP, steps)
+        _insert_rows(database, _INSERT_AGENT_CHANGE, agent_changes)
+        _insert_rows(database, _INSERT_EVENT, log_rows)
 
     def _log_row(self, event: ev.Event) -> tuple[Any, ...]:
         body = _event_body(event)
@@ -146,6 +152,26 @@ class Projection:
         )
 
 
+_INSERT_STEP = "INSERT INTO ivr_steps (record_id, ts, dialplan, node, kind) VALUES (?, ?, ?, ?, ?)"
+_INSERT_AGENT_CHANGE = (
+    "INSERT INTO agent_changes (agent_id, ts, kind, old, new, reason) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, ts, type, record_key, agent_id, body) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_rows(database: Database, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        database.executemany(sql, rows)
+
+
+def _agent_change_row(event: ev.AgentStatusChanged | ev.AgentStateChanged) -> tuple[Any, ...]:
+    if isinstance(event, ev.AgentStatusChanged):
+        return (event.agent_id, event.ts, "status", event.old, event.new, event.reason)
+    return (event.agent_id, event.ts, "state", event.old, event.new, "")
+
+
 _FIELD_NAMES: dict[type[ev.Event], tuple[str, ...]] = {}
 
 
@@ -173,13 +199,6 @@ def _call_started(database: Database, event: ev.CallStarted) -> None:
             event.call_id, event.call_id, event.connector, event.dialplan,
             event.caller, event.called, event.ts,
         ),
-    )
-
-
-def _ivr_node_entered(database: Database, event: ev.IvrNodeEntered) -> None:
-    database.write(
-        "INSERT INTO ivr_steps (record_id, ts, dialplan, node, kind) VALUES (?, ?, ?, ?, ?)",
-        (event.call_id, event.ts, event.dialplan, event.node, event.kind),
     )
 
 
@@ -353,25 +372,6 @@ def _wrapup_ended(database: Database, event: ev.WrapupEnded) -> None:
             event.ts, event.ts, event.ts, event.disposition, event.disposition,
             event.interaction_id,
         ),
-    )
-
-
-def _agent_status_changed(database: Database, event: ev.AgentStatusChanged) -> None:
-    _insert_agent_change(database, event.agent_id, event.ts, "status", event.old, event.new,
-                         event.reason)
-
-
-def _agent_state_changed(database: Database, event: ev.AgentStateChanged) -> None:
-    _insert_agent_change(database, event.agent_id, event.ts, "state", event.old, event.new, "")
-
-
-def _insert_agent_change(
-    database: Database, agent_id: str, ts: float, kind: str, old: str, new: str, reason: str
-) -> None:
-    database.write(
-        "INSERT INTO agent_changes (agent_id, ts, kind, old, new, reason)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (agent_id, ts, kind, old, new, reason),
     )
 
 
