@@ -36,7 +36,7 @@ class InteractionView:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """Why an interaction is where it is.
+    """The routing state of one interaction and the reason each agent can or cannot take it.
 
     ``agents`` maps every configured agent to ``"eligible"`` or to the first reason it
     cannot take the interaction now (status, missing skill, level too low, wrap-up,
