@@ -1,4 +1,8 @@
-"""Twilio calls through the real engine: sample dialplans, live ACD, a CTI agent, the store."""
+"""Twilio calls through the real engine: sample dialplans, live ACD, a CTI agent, the store.
+
+The engine builds the Twilio connector itself from the environment, as in production;
+only its REST client is replaced by the peer's capturing one.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,11 @@ from santral.clock import ShiftedClock
 from santral.config import load_config
 from santral.engine import Engine
 from santral.events import Event
-from santral.telephony.twilio import (
-    EngineSessionStore,
-    TwilioConnector,
-    TwilioSettings,
-)
+from santral.telephony.twilio import TwilioConnector
 from santral.testing.cti_client import CtiClient
 from santral.testing.twilio_peer import Agent, TwilioPeer
 from tests.conftest import REPOSITORY
-from tests.twilio.conftest import ENVIRON, serve, until
+from tests.twilio.conftest import ENVIRON, until
 from tests.twilio.wire import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
 
 # A Monday at 10:00 in Istanbul, when the sample dialplans are open for business.
@@ -50,8 +50,13 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     environ = {
+        **ENVIRON,
+        "SANTRAL_PUBLIC_URL": PUBLIC_URL,
         "SANTRAL_HTTP__PORT": "0",
         "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
+        "SANTRAL_EMAIL__LISTEN_PORT": "0",
+        "SANTRAL_EMAIL__ATTACHMENTS_FOLDER": str(tmp_path / "attachments"),
+        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
         "SANTRAL_ACD__AGENTS__ALICE__ENDPOINT": "client:alice",
         "SANTRAL_ACD__AGENTS__BOB__ENDPOINT": "'+15005550006'",
         "SANTRAL_ACD__AGENTS__BOB__AUTO_ACCEPT": "true",
@@ -62,33 +67,21 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
     events: list[Event] = []
     engine.bus.subscribe(events.append)
-    assert engine.calls is not None and engine.store is not None
+    connector = engine.connectors["twilio"]
+    assert isinstance(connector, TwilioConnector)
 
     peer = TwilioPeer(
-        target_url="http://127.0.0.1:1",
+        target_url=f"http://127.0.0.1:{engine.http_port}",
         public_url=PUBLIC_URL,
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
         time_scale=0.01,
     )
-    connector = TwilioConnector(
-        TwilioSettings(public_url=PUBLIC_URL, reply_budget=2.0),
-        engine.calls,
-        clock=engine.clock,
-        bus=engine.bus,
-        store=EngineSessionStore(engine.store),
-        rest_client=peer.rest_client(),
-        environ=ENVIRON,
-    )
-    engine.calls.register_control(connector)
-    await connector.start()
-    runner, peer.target_url = await serve(connector)
+    connector.rest_client = peer.rest_client()
 
     async with peer:
         yield Site(engine, connector, peer, events)
 
-    await connector.stop()
-    await runner.cleanup()
     await engine.stop()
 
 

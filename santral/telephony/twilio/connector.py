@@ -14,10 +14,11 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -46,6 +47,8 @@ from santral.telephony.twilio.session import (
     STATUS_RANK,
     CallSession,
     CallState,
+    EngineSessionStore,
+    KeyValueSessions,
     MemorySessionStore,
     SessionStore,
 )
@@ -77,8 +80,11 @@ Handler = Callable[[Webhook, params.Form, params.CallParams], Awaitable[Reply]]
 class TwilioConnector:
     """Serves Twilio calls: implements ``CallControl`` and ``Connector`` for the engine.
 
-    ``rest_client`` replaces the ``twilio.rest.Client`` built at start (tests pass one with
-    a capturing HTTP client); ``public_url`` is the engine's top-level public URL.
+    ``store`` keeps the call sessions: a ``SessionStore``, or the engine's store (anything
+    with ``save_session`` and ``load_session``), or None for memory only. ``rest_client``
+    replaces the ``twilio.rest.Client`` that is otherwise built on the first REST request
+    (tests set one with a capturing HTTP client). ``public_url`` is the engine's top-level
+    public URL.
     """
 
     name = "twilio"
@@ -90,7 +96,7 @@ class TwilioConnector:
         *,
         clock: Clock,
         bus: EventBus,
-        store: SessionStore | None = None,
+        store: SessionStore | KeyValueSessions | None = None,
         rest_client: Client | None = None,
         public_url: str | None = None,
         environ: Mapping[str, str] | None = None,
@@ -100,8 +106,9 @@ class TwilioConnector:
         self._calls = calls
         self._clock = clock
         self._bus = bus
-        self._store: SessionStore = store if store is not None else MemorySessionStore()
-        self._rest = rest_client
+        self._store = session_store(store)
+        self.rest_client = rest_client
+        self._live_http: AsyncTwilioHttpClient | None = None
         self._public_url = public_url
         self._environ = environ
         self._new_id = new_id
@@ -128,8 +135,6 @@ class TwilioConnector:
         voice = Voice(dict(self.settings.languages), dict(self.settings.voices))
         self.renderer = Renderer(urls, voice, self._prompt_exists)
         self._music = self._load_music()
-        if self._rest is None:
-            self._rest = _live_client(credentials)
         log.info(
             "twilio_connector_started",
             public_url=credentials.public_url,
@@ -146,6 +151,10 @@ class TwilioConnector:
             if not future.done():
                 future.cancel()
         self._credentials = None
+        if self._live_http is not None:
+            await self._live_http.close()
+            self._live_http = None
+            self.rest_client = None
         log.info("twilio_connector_stopped")
 
     def health(self) -> dict[str, object]:
@@ -689,9 +698,8 @@ class TwilioConnector:
 
     async def _update_call(self, call_id: str, **changes: str) -> bool:
         """Update the live call through the REST API; return False if the call is gone."""
-        assert self._rest is not None
         try:
-            await self._rest.calls(call_id).update_async(**changes)
+            await self._rest().calls(call_id).update_async(**changes)
         except TwilioRestException as error:
             if error.status == 404:
                 return False
@@ -785,6 +793,18 @@ class TwilioConnector:
         """End the call at Twilio; the status callback then ends it in santral."""
         await self._update_call(call_id, status="completed")
 
+    def _rest(self) -> Client:
+        """Return the REST client, building the live one (with its own HTTP session) once."""
+        if self.rest_client is None:
+            credentials = self._credentials
+            if credentials is None:
+                raise ConnectorError("the Twilio connector is not running; call start() first")
+            self._live_http = AsyncTwilioHttpClient()
+            self.rest_client = Client(
+                credentials.account_sid, credentials.auth_token, http_client=self._live_http
+            )
+        return self.rest_client
+
     # Media
 
     def _prompt_exists(self, language: str, name: str) -> bool:
@@ -823,9 +843,10 @@ def _unknown_call(call: params.CallParams) -> Reply:
     return Reply(200, hangup_xml())
 
 
-def _live_client(credentials: TwilioCredentials) -> Client:
-    from twilio.http.async_http_client import AsyncTwilioHttpClient
-
-    return Client(
-        credentials.account_sid, credentials.auth_token, http_client=AsyncTwilioHttpClient()
-    )
+def session_store(store: SessionStore | KeyValueSessions | None) -> SessionStore:
+    """Return ``store`` as a ``SessionStore``, adapting the engine's store if needed."""
+    if store is None:
+        return MemorySessionStore()
+    if hasattr(store, "load_call_session"):
+        return cast(SessionStore, store)
+    return EngineSessionStore(store)
