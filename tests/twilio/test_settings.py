@@ -5,15 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from santral.clock import SystemClock
-from santral.events import EventBus
-from santral.telephony.twilio import (
-    TwilioConnector,
-    TwilioSettings,
-    TwilioSetupError,
-    create_connector,
-)
-from tests.twilio.flows import MenuFlow
+from santral.telephony.twilio import TwilioSettings, TwilioSetupError
 
 SECRETS = {"TWILIO_ACCOUNT_SID": "AC" + "3f" * 16, "TWILIO_AUTH_TOKEN": "token"}
 
@@ -80,37 +72,3 @@ def test_secret_variable_names_are_configurable() -> None:
 def test_invalid_settings_are_rejected(options: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
         TwilioSettings.model_validate(options)
-
-
-def test_create_connector_only_when_enabled() -> None:
-    flow, clock, bus = MenuFlow(), SystemClock(), EventBus()
-    disabled = create_connector(
-        TwilioSettings(), flow, clock=clock, bus=bus, store=None, public_url=None, environ=SECRETS
-    )
-    enabled = create_connector(
-        TwilioSettings(),
-        flow,
-        clock=clock,
-        bus=bus,
-        store=None,
-        public_url="https://v.example.test",
-        environ=SECRETS,
-    )
-    assert disabled is None
-    assert isinstance(enabled, TwilioConnector)
-    assert enabled.name == "twilio"
-
-
-async def test_enabled_without_token_fails_to_start() -> None:
-    connector = create_connector(
-        TwilioSettings(enabled=True),
-        MenuFlow(),
-        clock=SystemClock(),
-        bus=EventBus(),
-        store=None,
-        public_url="https://v.example.test",
-        environ={},
-    )
-    assert connector is not None
-    with pytest.raises(TwilioSetupError, match="TWILIO_AUTH_TOKEN"):
-        await connector.start()

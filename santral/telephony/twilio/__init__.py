@@ -11,7 +11,6 @@ from santral.telephony.twilio.session import (
     SessionStore,
 )
 from santral.telephony.twilio.settings import TwilioCredentials, TwilioSettings, TwilioSetupError
-from santral.telephony.twilio.setup import create_connector
 from santral.telephony.twilio.webhook import Reply, Webhook
 
 __all__ = [
@@ -25,6 +24,5 @@ __all__ = [
     "TwilioSettings",
     "TwilioSetupError",
     "Webhook",
-    "create_connector",
     "setup_routes",
 ]
