@@ -98,12 +98,6 @@ class Client:
         self._transport = transport
         self._writer: asyncio.Task[None] | None = None
 
-    def wants(self, event: Event) -> bool:
-        if self.principal.is_supervisor:
-            return event.type in SUPERVISOR_EVENTS
-        agent_id = getattr(event, "agent_id", "")
-        return event.type in AGENT_EVENTS and bool(agent_id) and agent_id == self.principal.agent_id
-
     def push(self, message: Outgoing) -> None:
         """Send or queue ``message`` without waiting; drop the client if its backlog is full."""
         if self.overflowed or self._ws.closed:
@@ -192,7 +186,9 @@ class Hub:
         self._store = store
         self._clock = clock or SystemClock()
         self._webhooks = webhooks
-        self._clients: set[Client] = set()
+        # Supervisors get every forwarded event; agents only those with their agent id.
+        self._supervisors: set[Client] = set()
+        self._agents: dict[str, set[Client]] = {}
         self._offers: dict[str, _TrackedOffer] = {}  # open offers by offer id
         self._tasks = TaskSupervisor("cti_hub")
         self._unsubscribe: Callable[[], None] | None = None
@@ -202,8 +198,13 @@ class Hub:
         return self._bus.last_seq
 
     @property
+    def client_count(self) -> int:
+        return len(self._supervisors) + sum(len(group) for group in self._agents.values())
+
+    @property
     def clients(self) -> frozenset[Client]:
-        return frozenset(self._clients)
+        agents = (client for group in self._agents.values() for client in group)
+        return frozenset(self._supervisors).union(agents)
 
     def start(self) -> None:
         if self._unsubscribe is None:
@@ -222,15 +223,24 @@ class Hub:
         Every event published afterwards has a larger sequence number than the snapshot,
         so the client gets its current state first and then only newer events.
         """
-        client.push(Outgoing.of(self.snapshot(client.principal, last_seq)))
-        self._clients.add(client)
-        log.info("cti_client_connected", user_id=client.principal.user_id,
-                 clients=len(self._clients))
+        principal = client.principal
+        client.push(Outgoing.of(self.snapshot(principal, last_seq)))
+        if principal.is_supervisor:
+            self._supervisors.add(client)
+        else:
+            self._agents.setdefault(principal.agent_id, set()).add(client)
+        log.info("cti_client_connected", user_id=principal.user_id, clients=self.client_count)
 
     def remove(self, client: Client) -> None:
-        self._clients.discard(client)
-        log.info("cti_client_disconnected", user_id=client.principal.user_id,
-                 overflowed=client.overflowed, clients=len(self._clients))
+        principal = client.principal
+        self._supervisors.discard(client)
+        group = self._agents.get(principal.agent_id)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self._agents[principal.agent_id]
+        log.info("cti_client_disconnected", user_id=principal.user_id,
+                 overflowed=client.overflowed, clients=self.client_count)
 
     def snapshot(self, principal: Principal, last_seq: int = 0) -> dict[str, Any]:
         """Return the ``snapshot`` message: the user's current state at the bus's last seq."""
@@ -268,11 +278,16 @@ class Hub:
         self._track(event)
         if event.type not in SUPERVISOR_EVENTS:
             return
-        message: Outgoing | None = None
-        for client in list(self._clients):
-            if client.wants(event):
-                message = message or Outgoing.of(self.to_message(event))
-                client.push(message)
+        recipients = list(self._supervisors)
+        agent_id = getattr(event, "agent_id", "")
+        if agent_id and event.type in AGENT_EVENTS:
+            recipients.extend(self._agents.get(agent_id, ()))
+        if not recipients:
+            return
+
+        message = Outgoing.of(self.to_message(event))
+        for client in recipients:
+            client.push(message)
 
     def to_message(self, event: Event) -> dict[str, Any]:
         """Return the WebSocket message for ``event``; offers carry the masked, linked pop."""
@@ -325,7 +340,7 @@ class Hub:
 
     async def close_clients(self) -> None:
         """Close every open WebSocket with 1001 (going away), for the engine's shutdown."""
-        clients = list(self._clients)
+        clients = list(self.clients)
         await asyncio.gather(
             *(client.close(WSCloseCode.GOING_AWAY, "server shutdown") for client in clients)
         )
