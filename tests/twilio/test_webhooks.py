@@ -237,6 +237,8 @@ async def test_prompt_served_as_wav(rig: Rig) -> None:
         assert response.content_type == "audio/wav"
     assert (await rig.peer.fetch_audio(rig.peer.url("prompts/en/missing.wav")))[0] == 404
     assert (await rig.peer.fetch_audio(rig.peer.url("prompts/en/..%2Fsecret.wav")))[0] == 404
+    assert (await rig.peer.fetch_audio(rig.peer.url("prompts/../welcome.wav")))[0] == 404
+    assert (await rig.peer.fetch_audio(rig.peer.url("prompts/%2E%2E/welcome.wav")))[0] == 404
 
 
 @pytest.mark.parametrize("settings_overrides", [{"validate_media": True}])

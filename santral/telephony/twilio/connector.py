@@ -430,6 +430,14 @@ class TwilioConnector:
 
     async def _on_record(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
         result = params.parse_record(form)
+        if result.url:
+            # The audio stays at Twilio; RecordingFinished has no field for where it is.
+            log.info(
+                "twilio_recording_finished",
+                call_sid=call.call_sid,
+                url=result.url,
+                duration=result.duration,
+            )
         empty = hook.query.get("empty") == "1"
         return await self._feed(hook, form, call, lambda s: record_event(result, s.pending, empty))
 

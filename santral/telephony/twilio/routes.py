@@ -31,7 +31,7 @@ WEBHOOKS = (
     "agent-ended",
     "whisper",
 )
-MEDIA_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MEDIA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # no dots: a language of ".." must not climb
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
