@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 GROUPINGS: tuple[str, ...] = ("queue", "agent", "interval", "channel")
 INTERVALS: tuple[int, ...] = (15, 30, 60, 1440)
 MAX_INTERVALS = 20_000
+# How far before a report's start the agents' last status and state are looked up.
+STATE_LOOKBACK_SECONDS = 7 * 86400
 
 
 class ReportError(SantralError):
@@ -245,11 +247,13 @@ def _query_scores(database: Database, start: float, end: float) -> dict[str, lis
 
 
 def _query_segments(database: Database, start: float, end: float) -> list[Segment]:
+    # NOTE: an agent whose status or state has not changed for STATE_LOOKBACK_SECONDS
+    # before ``start`` counts as logged out until its next change.
     latest = database.query(
         "SELECT c.agent_id, c.kind, c.new FROM agent_changes c JOIN ("
-        " SELECT agent_id, kind, MAX(id) AS id FROM agent_changes WHERE ts < ?"
+        " SELECT agent_id, kind, MAX(id) AS id FROM agent_changes WHERE ts < ? AND ts >= ?"
         " GROUP BY agent_id, kind) l ON c.id = l.id",
-        (start,),
+        (start, start - STATE_LOOKBACK_SECONDS),
     )
     initial: dict[str, dict[str, str]] = defaultdict(dict)
     for row in latest:
