@@ -127,7 +127,7 @@ class TwilioConnector:
     # Lifecycle
 
     async def start(self) -> None:
-        """Read the secrets and the public URL; raise ``TwilioSetupError`` if one is missing."""
+        """Read the secrets and the public URL, or raise ``TwilioSetupError`` if one is missing."""
         credentials = self.settings.credentials(self._public_url, self._environ)
         self._credentials = credentials
         self._validator = RequestValidator(credentials.auth_token)
@@ -142,7 +142,7 @@ class TwilioConnector:
         )
 
     async def stop(self) -> None:
-        """Stop background steps and agent legs; the calls stay with Twilio and its webhooks."""
+        """Stop background steps and agent legs. The calls stay with Twilio and its webhooks."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -173,14 +173,14 @@ class TwilioConnector:
     # Webhooks
 
     async def handle_webhook(self, hook: Webhook) -> Reply:
-        """Validate, parse and handle one webhook; malformed requests get 4xx, never 500."""
+        """Validate, parse and handle one webhook. Malformed requests get 4xx, never 500."""
         if self._validator is None or self._credentials is None:
             return Reply(503, "the Twilio connector is not running", "text/plain")
         try:
             form = params.parse_form(hook.body)
         except params.WebhookError as error:
             return self._bad_request(hook, error)
-        # Twilio signs a GET over the URL alone; its parameters travel in that URL's query.
+        # Twilio signs a GET over the URL alone, and its parameters travel in that URL's query.
         if not self._signature_ok(hook, form if hook.method == "POST" else {}):
             return Reply(403, "invalid Twilio signature", "text/plain")
         if hook.kind in ("prompt", "music"):
@@ -314,7 +314,7 @@ class TwilioConnector:
             del self._pending[call_sid]
 
     async def _settle(self, call_sid: str, task: asyncio.Task[list[Action]]) -> CallSession | None:
-        """Save the finished slow step's TwiML as ``ready_reply``; the caller holds the lock."""
+        """Save the finished slow step's TwiML as ``ready_reply``. The caller holds the lock."""
         session = await self._load(call_sid)
         if session is None or session.state is CallState.ENDED or session.awaits != "continue":
             return session
@@ -360,7 +360,7 @@ class TwilioConnector:
     async def _guarded(
         self, hook: Webhook, form: params.Form, call: params.CallParams
     ) -> tuple[CallSession | None, str, Reply | None]:
-        """Load the session; return a replay for a retried request or a stale step."""
+        """Load the session, with a replay reply for a retried request or a stale step."""
         key = request_key(hook, form)
         session = await self._load(call.call_sid)
         if session is None:
