@@ -32,6 +32,7 @@ from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl
 log = structlog.get_logger(__name__)
 
 PHONE_UNAVAILABLE = "phone_unavailable"
+STATISTICS_KEPT = 86400.0  # seconds of interval statistics kept in memory
 DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
 
 QueueResultHandler = Callable[[QueueResult], None]
@@ -121,6 +122,7 @@ class AcdService:
         self._timer: asyncio.TimerHandle | None = None
         self._channels: dict[str, WrittenChannel] = {}
         self._phone_paused: set[str] = set()
+        self._last_discard = self._clock.now()
         self._tasks = TaskSupervisor("acd")
         counter = itertools.count(1)
         self._new_id = interaction_ids or (lambda: f"i-{int(self._clock.now())}-{next(counter)}")
@@ -462,6 +464,15 @@ class AcdService:
     def _fire(self) -> None:
         self._timer = None
         self._apply(self.router.tick())
+        self._discard_old_statistics()
+
+    def _discard_old_statistics(self) -> None:
+        """Forget statistics intervals older than a day, so memory does not grow with uptime."""
+        now = self._clock.now()
+        if self.router.stats is None or now - self._last_discard < STATISTICS_KEPT:
+            return
+        self._last_discard = now
+        self.router.stats.discard_before(now - STATISTICS_KEPT)
 
     # AgentDesk: views
 
@@ -568,6 +579,8 @@ class AcdService:
             )
         await self._connector_call(agent_id, live.voice.control.hold(live.voice.call_id, on_hold))
         live.on_hold = on_hold
+        if self.router.stats is not None:
+            self.router.stats.record_hold(interaction_id, on_hold, self._clock.now())
         self._publish(
             ev.InteractionHeld(interaction_id=interaction_id, agent_id=agent_id, on_hold=on_hold)
         )
