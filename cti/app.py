@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,7 @@ log = structlog.get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parent
 STATIC = PACKAGE / "static"
 HUB_KEY = web.AppKey("cti_hub", Hub)
+STATS_MIN_GAP = 0.2  # seconds between two queue statistics snapshots
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
@@ -70,8 +72,10 @@ def setup(
     async def run_hub(app: web.Application) -> AsyncIterator[None]:
         tasks = TaskSupervisor("cti_stats")
         hub.start()
-        tasks.spawn(publish_queue_stats(desk, bus, settings.queue_stats_interval),
-                    name="cti_queue_stats")
+        tasks.spawn(
+            publish_queue_stats(desk, bus, settings.queue_stats_interval, hub.stats_changed),
+            name="cti_queue_stats",
+        )
         yield
         await tasks.close()
         await hub.close()
@@ -85,9 +89,13 @@ def setup(
     return hub
 
 
-async def publish_queue_stats(desk: AgentDesk, bus: EventBus, interval: float) -> None:
-    """Publish a ``QueueStatsUpdated`` every ``interval`` seconds when a figure changed.
+async def publish_queue_stats(
+    desk: AgentDesk, bus: EventBus, interval: float, changed: asyncio.Event
+) -> None:
+    """Publish a ``QueueStatsUpdated`` whenever a queue figure changed.
 
+    Checks every ``interval`` seconds, and sooner once ``changed`` is set (the hub sets
+    it on agent and interaction events), at most once per ``STATS_MIN_GAP`` seconds.
     Runs until cancelled. A failing ``desk.queues()`` is logged and tried again next time.
     """
     last: list[dict[str, Any]] | None = None
@@ -100,7 +108,11 @@ async def publish_queue_stats(desk: AgentDesk, bus: EventBus, interval: float) -
         if queues != last:
             bus.publish(QueueStatsUpdated(queues=queues))
             last = queues
-        await asyncio.sleep(interval)
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), interval)
+        changed.clear()
+        await asyncio.sleep(STATS_MIN_GAP)  # lets a burst of events settle into one snapshot
 
 
 def load_events_schema() -> dict[str, Any]:

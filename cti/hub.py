@@ -49,6 +49,11 @@ AGENT_EVENTS: Final = frozenset({
     "agent_leg_changed", "endpoint_state_changed",
 })
 SUPERVISOR_EVENTS: Final = AGENT_EVENTS | {"interaction_queued", "queue_stats_updated"}
+# Events after which queue statistics are checked at once rather than at the next interval.
+STATS_EVENTS: Final = frozenset({
+    "interaction_queued", "interaction_connected", "interaction_ended", "offer_created",
+    "offer_ended", "agent_status_changed", "agent_state_changed",
+})
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -191,6 +196,7 @@ class Hub:
         self._agents: dict[str, set[Client]] = {}
         self._offers: dict[str, _TrackedOffer] = {}  # open offers by offer id
         self._tasks = TaskSupervisor("cti_hub")
+        self.stats_changed = asyncio.Event()  # set on events that may move queue figures
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -276,6 +282,8 @@ class Hub:
 
     def _on_event(self, event: Event) -> None:
         self._track(event)
+        if event.type in STATS_EVENTS:
+            self.stats_changed.set()
         if event.type not in SUPERVISOR_EVENTS:
             return
         recipients = list(self._supervisors)

@@ -71,7 +71,7 @@ class CtiSettings(BaseModel):
     session_ttl: float = Field(default=12 * 3600, gt=0)  # seconds a console login lasts
     login_attempts: int = Field(default=5, ge=1)  # failed logins per user before a lockout
     login_lockout: float = Field(default=60.0, ge=0)  # seconds of that lockout
-    queue_stats_interval: float = Field(default=2.0, gt=0)  # seconds between queue snapshots
+    queue_stats_interval: float = Field(default=2.0, gt=0)  # seconds between queue checks
     webhook_attempts: int = Field(default=5, ge=1)
     webhook_backoff: float = Field(default=1.0, ge=0)  # first retry delay; doubles each retry
     webhook_timeout: float = Field(default=5.0, gt=0)

@@ -66,6 +66,8 @@ async def test_virtual_call_handled_in_console(
             await console.screenshot(path=artifacts_dir / "1-offer.png", full_page=True)
             await expect(wallboard.locator('[data-agent="alice"] .state')).to_have_text(
                 "reserved")
+            await expect(wallboard.locator('[data-queue="billing"] .states')).to_contain_text(
+                "reserved 1")
             await wallboard.screenshot(path=artifacts_dir / "wallboard.png", full_page=True)
 
             await console.click("#accept")
