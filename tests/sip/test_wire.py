@@ -10,10 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.actions import DigitsCollected, Gather
 from santral.telephony.sip import rtp
 from santral.telephony.sip.errors import SipParseError
-from santral.telephony.sip.gather import DigitCollector
 from santral.telephony.sip.pyvoip_fixes import parse_message
 from santral.telephony.sip.sdp import build_sdp, parse_sdp
 from santral.telephony.sip.telephone_events import KeyPressDetector, parse_telephone_event
@@ -181,37 +179,3 @@ def test_g711_matches_reference(codec: str) -> None:
 
     assert rtp.encode(codec, pcm) == encode(pcm, 2)
     assert rtp.decode(codec, bytes(range(256))) == decode(bytes(range(256)), 2)
-
-
-# Gather rules
-
-
-def test_gather_terminator_ends() -> None:
-    collector = DigitCollector(Gather(prompts=[], max_digits=16, timeout=8, inter_digit_timeout=30))
-    collector.prompts_finished(0.0)
-
-    results = [
-        collector.key(key, when) for key, when in zip("12345#", (3, 5, 7, 9, 12, 14), strict=True)
-    ]
-
-    assert results[-1] == DigitsCollected(digits="12345", reason="terminator")
-
-
-def test_gather_no_input_times_out() -> None:
-    collector = DigitCollector(Gather(prompts=[], timeout=3))
-    collector.prompts_finished(0.0)
-
-    assert collector.expire(2.9) is None
-    assert collector.expire(3.0) == DigitsCollected(digits="", reason="no_input")
-
-
-def test_gather_prefix_waits_for_more() -> None:
-    collector = DigitCollector(
-        Gather(
-            prompts=[], max_digits=2, complete=["1", "12"], prefixes=["12"], inter_digit_timeout=2
-        )
-    )
-    collector.prompts_finished(0.0)
-
-    assert collector.key("1", 1.0) is None
-    assert collector.expire(3.0) == DigitsCollected(digits="1", reason="inter_digit_timeout")

@@ -24,12 +24,12 @@ from ivr.actions import (
     RecordingFinished,
     Transfer,
 )
+from ivr.dtmf import DtmfCollector
 from santral.errors import SantralError
 from santral.telephony.base import QueueStatus
 from santral.telephony.sip import rtp
-from santral.telephony.sip.gather import DigitCollector
 from santral.telephony.sip.legs import CallerGone, CallerLeg, LegState
-from santral.telephony.sip.media import RtpLeg
+from santral.telephony.sip.media import Playback, RtpLeg
 from santral.telephony.twilio.hold import announcement
 
 if TYPE_CHECKING:
@@ -133,54 +133,55 @@ class IvrRunner:
                 call.rtp.stop_playback()
 
     async def gather(self, call: CallerLeg, action: Gather) -> DigitsCollected:
-        collector = DigitCollector(action)
-        if action.prompts:
-            await self._gather_prompts(call, action)
-        now = self.connector.clock.now()
-        collector.prompts_finished(now)
-        for _ in range(MAX_STEPS):
-            while call.keys:
-                result = collector.key(call.keys.popleft(), self.connector.clock.now())
+        """Play the prompts and collect keys by the ``Gather`` rules of ``ivr.dtmf``."""
+        clock = self.connector.clock
+        frames = await self.guard(call, self.connector.library.frames(action.prompts))
+        collector = DtmfCollector(action, now=clock.now())
+        playback = call.rtp.play(frames) if frames else None
+        if playback is None:
+            collector.prompt_finished(clock.now())
+        try:
+            for _ in range(MAX_STEPS):
+                result = self._collect(call, collector, playback)
                 if result is not None:
                     return result
-            deadline = collector.deadline if collector.deadline is not None else now
-            result = await self._wait_key(call, collector, deadline)
-            if result is not None:
-                return result
+                await self._wait_for_key(call, collector, playback)
+        finally:
+            call.rtp.stop_playback()
         return DigitsCollected(digits=collector.keys, reason="inter_digit_timeout")
 
-    async def _gather_prompts(self, call: CallerLeg, action: Gather) -> None:
-        frames = await self.guard(call, self.connector.library.frames(action.prompts))
-        if not action.barge_in:
-            await self.guard(call, call.rtp.play(frames).done)
-            call.keys.clear()
-            return
-        if call.keys:
-            return  # keys typed ahead interrupt the prompt before it starts
-        playback = call.rtp.play(frames)
-        while not playback.done.done() and not call.keys:
-            call.key_arrived.clear()
-            key = asyncio.ensure_future(call.key_arrived.wait())
-            try:
-                await self.guard(call, _first_of(playback.done, key))
-            finally:
-                key.cancel()
-        call.rtp.stop_playback()
-
-    async def _wait_key(
-        self, call: CallerLeg, collector: DigitCollector, deadline: float
+    def _collect(
+        self, call: CallerLeg, collector: DtmfCollector, playback: Playback | None
     ) -> DigitsCollected | None:
-        remaining = deadline - self.connector.clock.now()
+        """Feed pressed keys and the prompt's end to the collector; stop the prompt on barge-in."""
+        now = self.connector.clock.now()
+        while call.keys:
+            result = collector.press(call.keys.popleft(), now)
+            if not collector.prompt_playing:
+                call.rtp.stop_playback()
+            if result is not None:
+                return result
+        if collector.prompt_playing and (playback is None or playback.done.done()):
+            collector.prompt_finished(now)
+        return collector.expire(now)
+
+    async def _wait_for_key(
+        self, call: CallerLeg, collector: DtmfCollector, playback: Playback | None
+    ) -> None:
+        """Wait for a key, the end of the prompt, or the collector's deadline."""
+        deadline = collector.deadline()
+        timeout = None if deadline is None else max(0.0, deadline - self.connector.clock.now())
         call.key_arrived.clear()
-        if remaining > 0 and not call.keys:
-            key = asyncio.ensure_future(call.key_arrived.wait())
-            try:
-                await self.guard(call, asyncio.wait({key}, timeout=remaining))
-            finally:
-                key.cancel()
         if call.keys:
-            return None
-        return collector.expire(max(self.connector.clock.now(), deadline))
+            return
+        key = asyncio.ensure_future(call.key_arrived.wait())
+        waiting: list[asyncio.Future[Any]] = [key]
+        if collector.prompt_playing and playback is not None:
+            waiting.append(playback.done)
+        try:
+            await self.guard(call, _first_of(*waiting, timeout=timeout))
+        finally:
+            key.cancel()
 
     async def record(self, call: CallerLeg, action: Record) -> RecordingFinished:
         if action.prompts:
