@@ -17,6 +17,7 @@ from tests.conftest import REPOSITORY, require_program
 from tests.contract.drivers import (
     AMI_SECRET,
     AMI_SECRET_ENV,
+    WAIT_LIMIT,
     AsteriskDriver,
     CallerDriver,
     SipDriver,
@@ -76,9 +77,11 @@ class Site:
             and all(getattr(event, name, None) == value for name, value in match.items())
         ]
 
-    async def wait_for(self, event_type: str, count: int = 1, **match: Any) -> Event:
+    async def wait_for(
+        self, event_type: str, count: int = 1, within: float = WAIT_LIMIT, **match: Any
+    ) -> Event:
         """Wait until ``count`` matching events were published; return the last of them."""
-        await until(lambda: len(self.of(event_type, **match)) >= count)
+        await until(lambda: len(self.of(event_type, **match)) >= count, within)
         return self.of(event_type, **match)[count - 1]
 
     def call_id(self) -> str:

@@ -389,8 +389,7 @@ class SipDriver:
     async def attach(self, engine: Engine) -> None:
         connector = engine.connectors["sip"]
         assert isinstance(connector, SipConnector)
-        self._connector = connector
-        await self._wait_registered(SIP_EXTENSION)
+        self._connector = connector  # its start() returned once the extension registered
 
     async def place_call(self, *, hang_up_in_queue: bool = False) -> None:
         assert self.kamailio is not None
