@@ -65,6 +65,7 @@ def setup(
     app.router.add_get("/api/openapi.json", _json_handler(openapi_document()))
     app.router.add_get("/api/events.schema.json", _json_handler(load_events_schema()))
     app.router.add_get("/cti/ws", WebSocketEndpoint(hub, auth, settings, clock).handle)
+    app.router.add_get("/cti", _redirect("/cti/"))
     app.router.add_get("/cti/", _page("console.html"))
     app.router.add_get("/cti/wallboard", _page("wallboard.html"))
     app.router.add_static("/cti/static/", STATIC, append_version=False)
@@ -125,6 +126,13 @@ def _json_handler(document: dict[str, Any]) -> Any:
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type="application/json")
+
+    return handler
+
+
+def _redirect(location: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(location)
 
     return handler
 

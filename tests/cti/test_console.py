@@ -103,6 +103,21 @@ async def test_wallboard_updates_live(server: CtiServer, tmp_path: Path, artifac
     assert server.desk.agents_by_id["bob"].status == "available"
 
 
+async def test_console_reconnects_after_drop(server: CtiServer, tmp_path: Path) -> None:
+    async with chromium(tmp_path) as browser:
+        page = await browser.new_page()
+        await log_in(page, server.url + "/cti", "alice")
+        await expect(page.locator("#connection")).to_have_text("live")
+
+        await server.hub.close_clients()
+        await expect(page.locator("#connection")).to_contain_text("reconnecting")
+        await expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+        server.desk.offer("alice", POP)
+
+        await expect(page.locator("#offer-panel")).to_be_visible()
+        await expect(page.locator("#offer-caller")).to_have_text("Ayşe Yılmaz")
+
+
 async def test_console_rejects_wrong_password(server: CtiServer, tmp_path: Path) -> None:
     async with chromium(tmp_path) as browser:
         page = await browser.new_page()

@@ -8,9 +8,13 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from cti.pop import (
     DELIVERY_HEADER,
@@ -210,3 +214,24 @@ async def test_offer_history_follows_offer() -> None:
     assert history.calls[0][0] == "+90555"
     assert history.calls[0][2] == 3
     assert view["offer"]["pop"]["previous_interactions"] == found["interactions"]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=40))
+def test_template_values_stay_inside_parameter(value: str) -> None:
+    url = fill_template("https://crm.example/c?phone={caller}&x=1", {"caller": value})
+    filled = url.removeprefix("https://crm.example/c?phone=").removesuffix("&x=1")
+
+    assert unquote(filled) == value
+    assert not set(filled) & set("&?#/= ")
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(names=st.lists(st.text(min_size=1, max_size=12), max_size=8, unique=True))
+def test_masking_keeps_names_hides_matches(names: list[str]) -> None:
+    variables = {name: "value" for name in names}
+    masked = mask_variables(variables, ["pin"])
+
+    assert set(masked) == set(variables)
+    for name in names:
+        assert (masked[name] == "****") == ("pin" in name.lower())
