@@ -7,7 +7,7 @@ twilio:
   auth_token_env: TWILIO_AUTH_TOKEN
   trusted_proxies: [127.0.0.1/32]         # X-Forwarded-* is read only from these peers
   languages: {en: en-US, tr: tr-TR}       # santral language -> Twilio <Say> language
-  voices: {en: Polly.Joanna}              # optional <Say> voice per language
+  voices: {en: Polly.Joanna, tr: Polly.Filiz}   # <Say> voice per language
   hold_music: /usr/share/asterisk/moh/macroform-cold_day.wav
 ```
 
@@ -66,7 +66,11 @@ class TwilioSettings(BaseModel):
     )
     path_prefix: str = "/twilio"
     languages: dict[str, str] = Field(default_factory=lambda: {"en": "en-US", "tr": "tr-TR"})
-    voices: dict[str, str] = Field(default_factory=dict)
+    # Twilio's basic voices (man, woman) speak no Turkish, so the defaults are Amazon Polly
+    # voices that Twilio offers for both languages.
+    voices: dict[str, str] = Field(
+        default_factory=lambda: {"en": "Polly.Joanna", "tr": "Polly.Filiz"}
+    )
     hold_music: Path | None = DEFAULT_HOLD_MUSIC
     queue_poll_interval: float = Field(default=5.0, gt=0, le=60)
     reply_budget: float = Field(default=0.5, gt=0, le=10)
