@@ -67,6 +67,8 @@ class CallerDriver(Protocol):
     name: str
     # True when the caller stays on the line after the agent hangs up (answers a survey).
     survey_after_agent: bool
+    # True when a miss rings bob's endpoint (busy phone); False when bob rejects on screen.
+    miss_rings_agent: bool
 
     def environ(self) -> dict[str, str]:
         """Return ``SANTRAL_…`` overrides the engine needs for this connector."""
@@ -94,6 +96,10 @@ class CallerDriver(Protocol):
 
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         """Have bob miss ``offer``: his phone is busy or does not answer, or he rejects it."""
+        ...
+
+    def agent_rings(self) -> int:
+        """Return how many times the wire shows bob's endpoint being rung (or connected)."""
         ...
 
     async def hang_up(self) -> None:
@@ -130,6 +136,7 @@ class VirtualDriver:
 
     name = "virtual"
     survey_after_agent = True
+    miss_rings_agent = False
 
     def __init__(self) -> None:
         self.heard: list[CallerOutput] = []
@@ -159,6 +166,9 @@ class VirtualDriver:
         # The virtual agent leg always answers, so the miss is the console's reject.
         await engine.acd.reject(offer.agent_id, offer.offer_id)
 
+    def agent_rings(self) -> int:
+        return sum(1 for output in self.heard if output.kind == "connected")
+
     async def hang_up(self) -> None:
         assert self._call is not None
         self._call.cancel()  # cancelling place_call is the caller putting the phone down
@@ -187,6 +197,7 @@ class TwilioDriver:
 
     name = "twilio"
     survey_after_agent = False
+    miss_rings_agent = True
 
     def __init__(self) -> None:
         self.peer = TwilioPeer(
@@ -243,6 +254,10 @@ class TwilioDriver:
         self.peer.agents[TWILIO_BOB] = Agent(answer="busy")
         await accept(engine, offer)
 
+    def agent_rings(self) -> int:
+        transcript = self.call.transcript if self.call is not None else []
+        return sum(1 for line in transcript if (line.kind, line.value) == ("dial", TWILIO_BOB))
+
     async def hang_up(self) -> None:
         call = self.call
         assert call is not None
@@ -271,6 +286,7 @@ class AsteriskDriver:
 
     name = "asterisk"
     survey_after_agent = False
+    miss_rings_agent = True
 
     def __init__(self) -> None:
         self.ami = AmiServer(secret=AMI_SECRET)
@@ -312,6 +328,9 @@ class AsteriskDriver:
         self.peer.phones[ASTERISK_BOB].behaviour = "busy"
         await accept(engine, offer)
 
+    def agent_rings(self) -> int:
+        return self.peer.phones[ASTERISK_BOB].rings
+
     async def hang_up(self) -> None:
         caller = self.caller
         assert caller is not None
@@ -341,6 +360,7 @@ class SipDriver:
 
     name = "sip"
     survey_after_agent = False
+    miss_rings_agent = True
 
     def __init__(self) -> None:
         self.kamailio: Kamailio | None = None
@@ -390,6 +410,7 @@ class SipDriver:
         connector = engine.connectors["sip"]
         assert isinstance(connector, SipConnector)
         self._connector = connector  # its start() returned once the extension registered
+        connector.trace = []
 
     async def place_call(self, *, hang_up_in_queue: bool = False) -> None:
         assert self.kamailio is not None
@@ -414,6 +435,11 @@ class SipDriver:
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         await accept(engine, offer)
         await self._phone_command("hangup")  # baresip refuses a ringing call with 486 Busy
+
+    def agent_rings(self) -> int:
+        trace = self._connector.trace if self._connector is not None else None
+        invite = b"INVITE sip:bob@"
+        return sum(1 for way, data in trace or [] if way == "out" and data.startswith(invite))
 
     async def _phone_command(self, command: str) -> None:
         connector, phone = self._connector, self.phone

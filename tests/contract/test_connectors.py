@@ -71,6 +71,7 @@ async def test_agent_answers_and_call_is_recorded(site: Site) -> None:
 
     assert outcomes(site.of("call_ended")) == ["answered"]
     assert outcomes(site.of("interaction_ended")) == ["answered"]
+    assert site.driver.agent_rings() == 1
     if site.driver.survey_after_agent:
         assert [getattr(e, "score", None) for e in site.of("survey_answered")] == [5]
     record = await site.record()
@@ -111,5 +112,6 @@ async def test_missed_offer_goes_back_to_the_queue(site: Site) -> None:
     assert site.events.index(missed) < site.events.index(second)
 
     await talk_and_hang_up(site, second)
+    assert site.driver.agent_rings() == (2 if site.driver.miss_rings_agent else 1)
     assert outcomes(site.of("call_ended")) == ["answered"]
     assert len(site.of("interaction_queued")) == 1
