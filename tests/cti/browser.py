@@ -23,7 +23,9 @@ CHROMIUM_ARGS = [
 async def chromium(home: Path) -> AsyncIterator[Browser]:
     """Launch headless Chromium with ``home`` (an existing folder) as HOME; stop it on exit."""
     executable = require_program(CHROMIUM)
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+    environment: dict[str, str | float | bool] = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+    }
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS, env=environment,

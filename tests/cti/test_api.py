@@ -14,7 +14,7 @@ PUBLIC_PATHS = {"/api/login", "/api/openapi.json", "/api/events.schema.json"}
 
 
 def protected_operations() -> list[tuple[str, str]]:
-    operations = []
+    operations: list[tuple[str, str]] = []
     for path, item in openapi_document()["paths"].items():
         if path in PUBLIC_PATHS:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -117,8 +118,13 @@ def test_roles_and_permissions() -> None:
     supervisor.check_can_view("alice")
     supervisor.check_can_set_status("alice")
     supervisor.check_supervisor()
-    for check in (lambda: agent.check_can_act("bob"), lambda: agent.check_can_view("bob"),
-                  lambda: agent.check_supervisor(), lambda: supervisor.check_can_act("alice")):
+    denied_checks: list[Callable[[], None]] = [
+        lambda: agent.check_can_act("bob"),
+        lambda: agent.check_can_view("bob"),
+        agent.check_supervisor,
+        lambda: supervisor.check_can_act("alice"),
+    ]
+    for check in denied_checks:
         with pytest.raises(AuthError) as denied:
             check()
         assert denied.value.code == "forbidden"
