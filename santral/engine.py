@@ -27,7 +27,10 @@ from santral.clock import Clock, SystemClock
 from santral.config import Config
 from santral.errors import DialplanError, SantralError
 from santral.events import EventBus
+from santral.metrics import Metrics
+from santral.reports.http import setup_routes as setup_report_routes
 from santral.store import Store, open_store
+from santral.store.privacy import retention_loop
 from santral.tasks import TaskSupervisor
 from santral.telephony.asterisk.connector import AsteriskConnector
 from santral.telephony.base import Connector
@@ -37,6 +40,8 @@ from santral.telephony.twilio.routes import setup_routes as setup_twilio_routes
 from santral.telephony.virtual import VirtualConnector
 
 log = structlog.get_logger(__name__)
+
+CONNECTOR_HEALTH_INTERVAL = 5.0  # seconds between connector health samples
 
 
 class Engine:
@@ -58,6 +63,7 @@ class Engine:
         self.acd = AcdService(config.acd, self.bus, clock=self.clock)
         self.acd.watch_endpoints()
         self.store: Store | None = None
+        self.metrics = Metrics()
         self.calls: CallService | None = None
         self.app = web.Application()
         self.connectors: dict[str, Connector] = {}
@@ -85,6 +91,8 @@ class Engine:
             self.config.store, base_dir=self.config.base_dir, clock=self.clock
         )
         self.store.attach(self.bus)
+        self.metrics.attach(self.bus)
+        self.metrics.watch_store(self.store)
         self._http = aiohttp.ClientSession()
         self.calls = CallService(
             self.current_dialplans,
@@ -113,6 +121,7 @@ class Engine:
     def _setup_http(self) -> None:
         assert self.store is not None
         self.app.router.add_get("/healthz", self._healthz)
+        setup_report_routes(self.app, self.store, metrics=self.metrics, authorize=None)
         cti.setup(
             self.app,
             desk=self.acd,
@@ -140,6 +149,11 @@ class Engine:
         self._add_telephony_connectors()
         for connector in self.connectors.values():
             await connector.start()
+        self._tasks.spawn(self._watch_connectors(), name="connector-health")
+        assert self.store is not None
+        self._tasks.spawn(
+            retention_loop(self.store, self.config.store, self.clock), name="retention"
+        )
 
     def _add_telephony_connectors(self) -> None:
         assert self.calls is not None
@@ -227,6 +241,18 @@ class Engine:
         self.dialplans = dialplans
         log.info("dialplans_reloaded", previous=previous, version=dialplans.version)
         return True
+
+    async def _watch_connectors(self) -> None:
+        """Export each connector's health as a metric every few seconds."""
+        while True:
+            for name, connector in self.connectors.items():
+                try:
+                    healthy = bool(connector.health().get("connected", True))
+                except Exception as error:
+                    log.warning("connector_health_failed", connector=name, error=str(error))
+                    healthy = False
+                self.metrics.set_connector_health(name, healthy)
+            await asyncio.sleep(CONNECTOR_HEALTH_INTERVAL)
 
     # HTTP
 

@@ -127,3 +127,19 @@ async def test_agent_choice_survives_phone_return(engine: Engine) -> None:
     view = engine.acd.agent_view("alice")
     assert view["status"] == "not_ready"
     assert view["reason"] == "lunch"
+
+
+async def test_metrics_and_readiness_are_served(engine: Engine) -> None:
+    import aiohttp
+
+    base = f"http://127.0.0.1:{engine.http_port}"
+    await engine.acd.set_status("alice", "available")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        async with session.get(f"{base}/readyz") as response:
+            assert response.status == 200
+        async with session.get(f"{base}/api/reports/queue") as response:
+            assert response.status in (401, 403)
+    assert "santral_store_pending_events" in text
