@@ -190,6 +190,14 @@ class CallService:
             call.queue_result = None
         if isinstance(event, RecordingFinished):
             call.voicemail = True
+            self._bus.publish(
+                ev.RecordingSaved(
+                    call_id=call_id,
+                    path=event.name,
+                    duration=event.duration,
+                    interaction_id=str(call.extra.get("interaction_id", "")),
+                )
+            )
         call.state, actions = interpreter.handle(call.dialplans, call.state, event, self._clock)
         return await self._run(call, actions)
 
