@@ -42,6 +42,7 @@ class MenuFlow:
         self.agent_legs_ended: list[str] = []
         self.controls: dict[str, CallControl] = {}
         self.statuses: dict[str, QueueStatus] = {}
+        self.results: dict[str, asyncio.Future[QueueResult]] = {}
         self.stage: dict[str, str] = {}
         self.language: dict[str, str] = {}
         self.exit_key = ""
@@ -75,14 +76,13 @@ class MenuFlow:
 
     async def agent_leg_ended(self, call_id: str) -> None:
         self.agent_legs_ended.append(call_id)
-        status = self.statuses.get(call_id)
-        if status is not None:
-            self.statuses[call_id] = dataclasses.replace(
-                status, outcome=QueueResult(outcome="answered")
-            )
+        if call_id in self.statuses:
+            self.set_outcome(call_id, QueueResult(outcome="answered"))
 
     async def wait_queue_result(self, call_id: str) -> QueueResult:
-        raise NotImplementedError("webhook connectors poll queue_status")
+        if call_id not in self.results:
+            raise KeyError(f"call {call_id} is not waiting in a queue")
+        return await asyncio.shield(self.results[call_id])
 
     def queue_status(self, call_id: str) -> QueueStatus | None:
         return self.statuses.get(call_id)
@@ -93,6 +93,9 @@ class MenuFlow:
 
     def set_outcome(self, call_id: str, outcome: QueueResult) -> None:
         self.statuses[call_id] = dataclasses.replace(self.statuses[call_id], outcome=outcome)
+        result = self.results.get(call_id)
+        if result is not None and not result.done():
+            result.set_result(outcome)
 
     # Stages
 
@@ -128,6 +131,7 @@ class MenuFlow:
             announce_every=30.0,
             exit_key=self.exit_key,
         )
+        self.results[call_id] = asyncio.get_running_loop().create_future()
         return [Enqueue(queue="support", language=self.language[call_id])]
 
     def _on_queued(self, call_id: str, event: Event) -> list[Action]:

@@ -194,3 +194,16 @@ async def test_exit_key_leaves_queue(rig: Rig) -> None:
     assert (call.sid, QueueResult(outcome="left")) in rig.flow.events
     assert "Goodbye (left)." in call.say_texts()
     assert call.requested("/twilio/queue-key?step=")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"queue_poll_interval": 60, "hold_music": None}])
+async def test_queue_outcome_pushed_at_once(rig: Rig) -> None:
+    call = await queued_call(rig)
+    rig.flow.set_outcome(call.sid, QueueResult(outcome="overflow"))
+    await asyncio.wait_for(call.finished(), 5)
+
+    pushed = [r for r in rig.peer.http_client.requests if "Url" in r.data]
+    assert len(pushed) == 1
+    assert str(pushed[0].data["Url"]).startswith("https://voice.example.test/twilio/queue?step=")
+    assert "Goodbye (overflow)." in call.say_texts()
+    assert rig.flow.events.count((call.sid, QueueResult(outcome="overflow"))) == 1

@@ -119,6 +119,7 @@ class TwilioConnector:
         self._locks: dict[str, asyncio.Lock] = {}
         self._legs: dict[str, asyncio.Future[AgentLegResult]] = {}
         self._pending: dict[str, asyncio.Task[list[Action]]] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Handler] = self._handler_table()
         self._last_error = ""
@@ -340,6 +341,7 @@ class TwilioConnector:
         if rendered.awaits == "queue":
             enqueue = next(a for a in reversed(actions) if isinstance(a, Enqueue))
             changes.update(queue=enqueue.queue, queued_at=self._clock.now(), announced_at=-1.0)
+            self._watch_queue(session.call_sid)
             return session.moved_to(CallState.QUEUED, **changes), rendered.xml
         if rendered.awaits == "transfer":
             return session.moved_to(CallState.TRANSFERRED, **changes), rendered.xml
@@ -508,9 +510,9 @@ class TwilioConnector:
         return Reply(204, "")
 
     async def _end_call(self, call_sid: str, cause: str) -> None:
-        pending = self._pending.pop(call_sid, None)
-        if pending is not None:
-            pending.cancel()
+        for task in (self._pending.pop(call_sid, None), self._watchers.pop(call_sid, None)):
+            if task is not None:
+                task.cancel()
         for future in self._legs.values():
             if getattr(future, "call_sid", None) == call_sid and not future.done():
                 future.set_result(AgentLegResult.CALLER_GONE)
@@ -575,6 +577,31 @@ class TwilioConnector:
             parent.pause(length=int(self.settings.queue_poll_interval))
         response.redirect(self.urls.at("queue", step=session.step, part=session.music_part))
         return str(response.to_xml())
+
+    def _watch_queue(self, call_sid: str) -> None:
+        """Watch the queue result so the caller's hold ends at once, not at the next poll."""
+        if call_sid not in self._watchers:
+            task = self._spawn(self._push_queue_outcome(call_sid), f"twilio-queue-{call_sid}")
+            self._watchers[call_sid] = task
+            task.add_done_callback(lambda _: self._watchers.pop(call_sid, None))
+
+    async def _push_queue_outcome(self, call_sid: str) -> None:
+        try:
+            result = await self._calls.wait_queue_result(call_sid)
+        except KeyError:
+            return  # not queued after all; the hold loop's queue_status decides
+        if result.outcome == "answered":
+            return  # the agent leg ended; the Dial's action request carries on
+        async with self._lock(call_sid):
+            session = await self._load(call_sid)
+            if session is None or session.state is not CallState.QUEUED:
+                return
+        log.info("twilio_queue_outcome_pushed", call_sid=call_sid, outcome=result.outcome)
+        url = self.urls.at("queue", step=session.step, part=session.music_part)
+        try:
+            await self._update_call(call_sid, url=url)
+        except ConnectorError as error:
+            log.warning("twilio_queue_outcome_push_failed", call_sid=call_sid, error=str(error))
 
     async def _on_queue_key(
         self, hook: Webhook, form: params.Form, call: params.CallParams
