@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cti.auth import Authenticator, AuthError, Principal
 from cti.hub import Hub
 from cti.ports import DESK_ERROR_STATUS, AgentDesk, DeskError
+from cti.ws import CLOSE_UNAUTHORIZED
 
 log = structlog.get_logger(__name__)
 
@@ -152,6 +153,8 @@ class RestApi:
     async def logout(self, request: web.Request, principal: Principal) -> dict[str, Any]:
         _, _, token = (request.headers.get("Authorization") or "").partition(" ")
         self._auth.logout(token.strip())
+        closed = await self._hub.close_session(token.strip(), CLOSE_UNAUTHORIZED)
+        log.info("cti_logout", user_id=principal.user_id, websockets_closed=closed)
         return {"ok": True}
 
     async def me(self, request: web.Request, principal: Principal) -> dict[str, Any]:
@@ -163,7 +166,7 @@ class RestApi:
 
     async def agents(self, request: web.Request, principal: Principal) -> dict[str, Any]:
         principal.check_supervisor()
-        return {"agents": self._hub.snapshot(principal)["agents"], "seq": self._hub.last_seq}
+        return {"agents": self._hub.agent_views(), "seq": self._hub.last_seq}
 
     async def queues(self, request: web.Request, principal: Principal) -> dict[str, Any]:
         principal.check_supervisor()

@@ -95,8 +95,10 @@ class Client:
     """
 
     def __init__(self, principal: Principal, ws: web.WebSocketResponse,
-                 transport: asyncio.Transport | None, max_backlog: int) -> None:
+                 transport: asyncio.Transport | None, max_backlog: int, *, token: str = ""
+                 ) -> None:
         self.principal = principal
+        self.token = token  # the credential it connected with, to close it on logout
         self.overflowed = False
         self._backlog: asyncio.Queue[str] = asyncio.Queue(maxsize=max_backlog)
         self._ws = ws
@@ -261,7 +263,7 @@ class Hub:
         if principal.agent_id:
             message["agent"] = self.agent_view(principal.agent_id)
         if principal.is_supervisor:
-            message["agents"] = [self._with_pop(view) for view in self._desk.agents()]
+            message["agents"] = self.agent_views()
             message["queues"] = self._desk.queues()
         return message
 
@@ -345,6 +347,16 @@ class Hub:
             offer_id=event.offer_id, interaction_id=event.interaction_id,
             agent_id=event.agent_id, caller=caller, days=days, interactions=previous,
         ))
+
+    async def close_session(self, token: str, code: int) -> int:
+        """Close the WebSockets opened with ``token``; return how many there were."""
+        clients = [client for client in self.clients if client.token == token]
+        await asyncio.gather(*(client.close(code, "logged out") for client in clients))
+        return len(clients)
+
+    def agent_views(self) -> list[dict[str, Any]]:
+        """Return every agent's view with its offer's pop as clients see it."""
+        return [self._with_pop(view) for view in self._desk.agents()]
 
     async def close_clients(self) -> None:
         """Close every open WebSocket with 1001 (going away), for the engine's shutdown."""

@@ -28,7 +28,7 @@ from santral.clock import Clock
 log = structlog.get_logger(__name__)
 
 HELLO_TIMEOUT = 10.0  # seconds a new connection may take to authenticate
-CLOSE_UNAUTHORIZED: Final = 4001
+CLOSE_UNAUTHORIZED: Final = 4001  # also sent to the WebSockets of a session that logged out
 MAX_CLIENT_MESSAGE = 4096  # bytes; clients send only hello and ping
 
 
@@ -50,8 +50,9 @@ class WebSocketEndpoint:
         if hello is None:
             return ws
 
-        principal, last_seq = hello
-        client = Client(principal, ws, request.transport, self._settings.max_backlog)
+        principal, token, last_seq = hello
+        client = Client(principal, ws, request.transport, self._settings.max_backlog,
+                        token=token)
         self._hub.add(client, last_seq)
         try:
             await self._read(ws, client)
@@ -62,22 +63,22 @@ class WebSocketEndpoint:
 
     async def _authenticate(
         self, ws: web.WebSocketResponse, request: web.Request
-    ) -> tuple[Principal, int] | None:
+    ) -> tuple[Principal, str, int] | None:
         try:
             hello = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT)
             body = _parse_hello(hello.data if hello.type == WSMsgType.TEXT else None)
-            token = body.get("token") or ""
-            if token:
-                principal = self._auth.authenticate(str(token))
-            else:
-                principal = self._auth.authenticate_header(request.headers.get("Authorization"))
+            token = str(body.get("token") or "")
+            if not token:
+                _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+                token = token.strip()
+            principal = self._auth.authenticate(token)
         except TimeoutError:
             await self._reject(ws, "no hello message within the timeout")
             return None
         except (AuthError, ValueError) as error:
             await self._reject(ws, str(error))
             return None
-        return principal, int(body.get("last_seq") or 0)
+        return principal, token, int(body.get("last_seq") or 0)
 
     async def _reject(self, ws: web.WebSocketResponse, reason: str) -> None:
         log.warning("cti_ws_rejected", reason=reason)

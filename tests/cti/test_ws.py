@@ -315,3 +315,19 @@ def test_text_frame_header_lengths(size: int, header: int) -> None:
     else:
         assert frame[1] == 127
         assert int.from_bytes(frame[2:10], "big") == size
+
+
+async def test_logout_closes_session_sockets(server: CtiServer,
+                                             clients: dict[str, CtiClient]) -> None:
+    alice_events = await clients["alice"].connect()
+    bob_events = await clients["bob"].connect()
+
+    await clients["alice"].post("/api/logout")
+    frame = await alice_events.ws.receive(timeout=5)
+    await clients["bob"].post("/api/agents/bob/status", {"status": "available"})
+    still_open = await bob_events.wait_for("agent_status_changed")
+    await bob_events.close()
+
+    assert frame.type == aiohttp.WSMsgType.CLOSE
+    assert frame.data == 4001
+    assert still_open["agent_id"] == "bob"
