@@ -1,8 +1,8 @@
 """Fan-out of bus events to connected CTI clients, each with its own bounded backlog.
 
 The hub encodes each event once and hands it to every client allowed to see it, without
-waiting: the frame goes straight to the socket of a client that keeps up, or into the
-backlog of one that does not. A client whose backlog is full (it stopped reading) is
+waiting. A client that keeps up gets the frame straight on its socket, and a client that
+lags behind gets it in its backlog. A client whose backlog is full (it stopped reading) is
 dropped, so a slow reader never delays the others or the publisher.
 """
 
