@@ -92,6 +92,7 @@ async def test_sip_call_reaches_cti_agent(site: Site, kamailio: Kamailio, tmp_pa
         outcome = await caller
 
     assert outcome.returncode == 0, outcome.output[-2000:]
+    site.phone.stop()  # baresip completes its WAV files when it exits
     received = [path for path in site.phone.recordings() if path.name.endswith("-dec.wav")]
     assert received, f"baresip recorded nothing in {site.phone.workdir}"
     assert speech_seconds(received[0]) > 3.0

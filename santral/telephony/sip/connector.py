@@ -93,6 +93,7 @@ class SipConnector:
         self.recordings_dir = self._cache / "recordings"
         self.last_error = ""
         self.invalid_messages = 0
+        self._tasks: set[asyncio.Task[Any]] = set()  # call runners, retransmissions, reports
         self.trace: list[tuple[str, bytes]] | None = None  # set to a list to record the wire
 
     # Connector
@@ -125,9 +126,11 @@ class SipConnector:
         """Hang up every call, remove the registrations and close the sockets."""
         for call in list(self.callers.values()):
             await self.hangup(call.call_id)
-        for task in [call.task for call in self.callers.values() if call.task]:
-            task.cancel()
         await self.registrar.unregister_all()
+        pending = [task for task in self._tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await self.media.stop()
         if self.endpoint is not None:
             self.endpoint.close()
@@ -252,8 +255,8 @@ class SipConnector:
         self._tasks_hold(task)
 
     def _tasks_hold(self, task: asyncio.Task[Any]) -> None:
-        self.registrar.tasks.add(task)
-        task.add_done_callback(self.registrar.tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _open_call(
         self,
@@ -287,7 +290,6 @@ class SipConnector:
         self.callers[invite.call_id] = call
         call.last_response = client.gen_ringing(invite)
         self.send_response(invite, call.last_response)
-        call.task = asyncio.current_task()
         await self.runner.run(call)
 
     async def _open_rtp(

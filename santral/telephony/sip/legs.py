@@ -48,7 +48,6 @@ class CallerLeg:
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
     agent: AgentLeg | None = None
-    task: asyncio.Task[None] | None = None
 
     @property
     def call_id(self) -> str:

@@ -29,7 +29,6 @@ class Registrar:
     def __init__(self, connector: SipConnector) -> None:
         self.connector = connector
         self.registered: set[str] = set()
-        self.tasks: set[asyncio.Task[object]] = set()
         self._pending: dict[str, asyncio.Future[SantralSIPMessage]] = {}
         self._refreshers: list[asyncio.Task[None]] = []
 
