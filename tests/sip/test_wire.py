@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ivr.actions import Prompt
 from santral.telephony.sip import rtp
 from santral.telephony.sip.errors import SipParseError
+from santral.telephony.sip.prompts import PromptLibrary, check_media_settings, check_prompt_sources
 from santral.telephony.sip.pyvoip_fixes import parse_message
 from santral.telephony.sip.sdp import build_sdp, parse_sdp
 from santral.telephony.sip.telephone_events import KeyPressDetector, parse_telephone_event
+from tests.conftest import require_program
 from tests.sip.transcripts import message, rtp_packets, with_payload_type
 
 
@@ -179,3 +183,30 @@ def test_g711_matches_reference(codec: str) -> None:
 
     assert rtp.encode(codec, pcm) == encode(pcm, 2)
     assert rtp.decode(codec, bytes(range(256))) == decode(bytes(range(256)), 2)
+
+
+def test_check_reports_missing_music(tmp_path: Path) -> None:
+    problems = check_media_settings(tmp_path / "missing.wav")
+
+    assert any("missing.wav is not a file" in problem for problem in problems)
+
+
+def test_check_without_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+
+    assert check_prompt_sources(["welcome"]) == [
+        "prompt file 'welcome' is missing and espeak-ng is not installed for the TTS fallback; "
+        "add the recording or install espeak-ng"
+    ]
+    assert any("espeak-ng is not installed" in problem for problem in check_media_settings(None))
+
+
+async def test_tts_fallback_renders_frames(tmp_path: Path) -> None:
+    require_program("espeak-ng")
+    require_program("sox")
+    library = PromptLibrary(lambda language, name: None, tmp_path)
+
+    frames = await library.prompt_frames(Prompt(type="file", value="missing", text="Hello"))
+
+    assert len(frames) > 10
+    assert all(len(frame) == rtp.FRAME_BYTES for frame in frames)

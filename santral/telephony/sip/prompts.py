@@ -140,3 +140,18 @@ def check_prompt_sources(missing_files: list[str]) -> list[str]:
         "add the recording or install espeak-ng"
         for name in missing_files
     ]
+
+
+def check_media_settings(music_on_hold: Path | None) -> list[str]:
+    """Return problems for ``santral check`` with the SIP connector's media programs and files."""
+    problems: list[str] = []
+    if music_on_hold is not None and not music_on_hold.is_file():
+        problems.append(
+            f"sip.music_on_hold {music_on_hold} is not a file; set an existing WAV file or null"
+        )
+    if shutil.which("espeak-ng") is None:
+        problems.append(
+            "espeak-ng is not installed, so SIP calls cannot speak prompts that have no "
+            "recording (TTS prompts, digits, numbers); install espeak-ng"
+        )
+    return problems
