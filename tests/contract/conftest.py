@@ -32,7 +32,7 @@ SIP_PROGRAMS = ("kamailio", "kamcmd", "sipp", "baresip")
 
 
 def connectors(xfail: dict[str, str] | None = None) -> list[Any]:
-    """Parameters for ``driver``: every connector, with ``xfail`` reasons by connector name.
+    """Return ``site`` parameters for every connector, with ``xfail`` reasons by name.
 
     A reason marks that connector's case as a strict expected failure: it fails today for
     the reason given, and the suite reports when it starts passing.

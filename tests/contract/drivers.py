@@ -1,9 +1,10 @@
 """Callers for the contract tests: one driver per connector, each on its real wire protocol.
 
-A driver places a call into a running ``Engine`` through its connector: the virtual caller
-in process, the scripted Twilio peer over signed webhooks, the scripted Asterisk over
-FastAGI and AMI, and sipp through Kamailio for SIP with a baresip phone as the agent. The
-contract tests only talk to ``CallerDriver``; everything connector-specific lives here.
+A driver places a call into a running ``Engine`` through its connector's real protocol.
+The virtual caller runs in process, the scripted Twilio peer sends signed webhooks, and the
+scripted Asterisk speaks FastAGI and AMI. For SIP, sipp calls through Kamailio and a
+baresip phone is the agent. The contract tests use only ``CallerDriver``, so everything
+specific to one connector lives here.
 
 Every call a driver places presses English (``1``) then sales (``3``) and waits in the
 sales queue. Agent ``bob`` answers on an endpoint each driver names in ``environ``.
@@ -85,8 +86,8 @@ class CallerDriver(Protocol):
     async def place_call(self, *, hang_up_in_queue: bool = False) -> None:
         """Start a caller that presses English and sales, then waits in the queue.
 
-        ``hang_up_in_queue`` tells callers that cannot be told later (sipp runs a fixed
-        script) to hang up a short while after reaching the queue.
+        With ``hang_up_in_queue``, a caller with a fixed script (sipp) hangs up a short
+        while after it reaches the queue. Other callers hang up only when ``hang_up`` runs.
         """
         ...
 
@@ -190,9 +191,10 @@ class VirtualDriver:
 class TwilioDriver:
     """The scripted Twilio platform: signed webhooks, TwiML followed, REST calls captured.
 
-    The engine enables its own Twilio connector only with live credentials, whose REST
-    client would reach api.twilio.com; this driver builds the connector on the engine's
-    call service with the peer's capturing REST client and serves it on 127.0.0.1.
+    The engine enables its own Twilio connector only with live credentials, and its REST
+    client would then reach api.twilio.com. So this driver builds the connector on the
+    engine's call service with the peer's capturing REST client, and serves it on
+    127.0.0.1.
     """
 
     name = "twilio"
@@ -353,9 +355,9 @@ class AsteriskDriver:
 class SipDriver:
     """sipp callers through Kamailio into the engine's own SIP connector; baresip is bob.
 
-    sipp plays a fixed script, so a caller that should hang up in the queue is started
-    with a short patience instead of being told later. bob's baresip rings (manual
-    answer) and the driver answers or rejects it through baresip's control port.
+    sipp plays a fixed script, so a caller that should hang up in the queue gets a short
+    patience when it is placed. bob's baresip rings without answering by itself, and the
+    driver answers or rejects the call through baresip's control port.
     """
 
     name = "sip"

@@ -1,8 +1,8 @@
 """The connector contract: one test body per behaviour, run against every connector.
 
-Each case places a real call through one connector's wire protocol (see ``drivers.py``)
-into an engine on the shipped config and sample dialplans, on a Monday morning when the
-IVR is open, and checks the engine's events and the stored record.
+Each case places a real call through one connector's wire protocol (see ``drivers.py``).
+The engine runs the shipped config and sample dialplans on a Monday morning, when the IVR
+is open. The checks read the engine's events and the stored record.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SIP_HANGUP_UNREPORTED = (
 
 
 async def settled(site: Site) -> None:
-    """Let work the connector scheduled after the call ended publish what it publishes."""
+    """Flush the store and yield to the loop, so late duplicate events would show up."""
     assert site.engine.store is not None
     await site.engine.store.flush()
     for _ in range(10):
