@@ -331,7 +331,9 @@ class Hub:
                                                               self._settings)}
             self._webhooks.send(crm, payload, offer_id=event.offer_id)
         caller = str(event.pop.get("caller", ""))
-        if self._store is not None and caller and self._settings.offer_history_days > 0:
+        # The call flow may have put the previous contacts in the pop already.
+        wanted = "previous_interactions" not in event.pop and self._settings.offer_history_days > 0
+        if self._store is not None and caller and wanted:
             self._tasks.spawn(self._look_up_history(event, caller),
                               name=f"cti_history_{event.offer_id}")
 

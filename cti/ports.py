@@ -118,7 +118,7 @@ class InteractionHistory(Protocol):
     ) -> list[dict[str, Any]]:
         """Return at most ``limit`` interactions of ``caller`` that started after ``since``.
 
-        Newest first; each dict has at least ``interaction_id``, ``started_at``, ``queue``,
+        Newest first; each dict has at least ``interaction_id``, ``arrived_at``, ``queue``,
         ``channel``, ``outcome``, ``agent_id`` and ``disposition``.
         """
         ...

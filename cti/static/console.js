@@ -110,7 +110,7 @@ function renderHistory(entries) {
   box.replaceChildren(
     element("h3", {}, `Previous contacts (${entries.length})`),
     element("ul", {}, ...entries.map((entry) => element("li", {},
-      `${new Date(entry.started_at * 1000).toLocaleString()} · ${entry.channel} · ${entry.queue} · ` +
+      `${new Date((entry.arrived_at ?? entry.started_at) * 1000).toLocaleString()} · ${entry.channel} · ${entry.queue} · ` +
       `${entry.outcome}${entry.disposition ? ` · ${entry.disposition}` : ""}`))),
   );
 }

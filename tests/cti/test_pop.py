@@ -185,9 +185,9 @@ class FakeHistory:
                                     ) -> list[dict[str, Any]]:
         self.calls.append((caller, since, limit))
         return [
-            {"interaction_id": "i1", "started_at": since + 10, "queue": "support",
+            {"interaction_id": "i1", "arrived_at": since + 10, "queue": "support",
              "channel": "voice", "outcome": "answered", "agent_id": "bob", "disposition": ""},
-            {"interaction_id": "old", "started_at": since + 5, "queue": "sales",
+            {"interaction_id": "old", "arrived_at": since + 5, "queue": "sales",
              "channel": "email", "outcome": "answered", "agent_id": "bob",
              "disposition": "resolved"},
         ]
@@ -235,3 +235,21 @@ def test_masking_keeps_names_hides_matches(names: list[str]) -> None:
     assert set(masked) == set(variables)
     for name in names:
         assert (masked[name] == "****") == ("pin" in name.lower())
+
+
+async def test_history_in_pop_not_looked_up() -> None:
+    history = FakeHistory()
+    server = await start_server(make_settings(), store=history)
+    try:
+        async with CtiClient(server.url) as alice:
+            await alice.login("alice", PASSWORDS["alice"])
+            events = await alice.connect()
+            server.desk.offer("alice", {"caller": "+90555", "previous_interactions": []})
+            await events.wait_for("offer_created")
+            await asyncio.sleep(0.05)
+            await events.close()
+    finally:
+        await server.runner.cleanup()
+
+    assert history.calls == []
+    assert "offer_history_found" not in [message["type"] for message in events.received]

@@ -540,19 +540,19 @@ class TwilioConnector:
                 return await self._step(session, key, self._calls.handle(call.call_sid, outcome))
             if status is None:
                 return await self._reply(session, key, self._wait_xml(session, []))
-            news = announcement(
+            spoken = announcement(
                 status,
                 session.language,
                 now=self._clock.now(),
                 announced_at=session.announced_at,
                 periodic_index=session.periodic_index,
             )
-            if news.announced:
+            if spoken.announced:
                 session = dataclasses.replace(
-                    session, announced_at=self._clock.now(), periodic_index=news.periodic_index
+                    session, announced_at=self._clock.now(), periodic_index=spoken.periodic_index
                 )
             session = dataclasses.replace(session, music_part=session.music_part + 1)
-            xml = self._wait_xml(session, news.prompts, exit_key=status.exit_key)
+            xml = self._wait_xml(session, spoken.prompts, exit_key=status.exit_key)
             return await self._reply(session, key, xml)
 
     def _wait_xml(self, session: CallSession, prompts: list[Any], exit_key: str = "") -> str:
