@@ -173,11 +173,21 @@ class AgiReader:
         if len(self._buffer) > MAX_LINE:
             raise AgiProtocolError(f"FastAGI line longer than {MAX_LINE} bytes")
         items: list[ReaderItem] = []
-        for raw in lines:
+        start = self._read_headers(lines, items) if self._state is _State.HEADERS else 0
+        for raw in lines[start:]:
             item = self._line(_decode(raw))
             if item is not None:
                 items.append(item)
         return items
+
+    def _read_headers(self, lines: list[bytes], items: list[ReaderItem]) -> int:
+        """Read header lines in one loop; return the index of the first line after them."""
+        for index, raw in enumerate(lines):
+            request = self._header_line(_decode(raw))
+            if request is not None:
+                items.append(request)
+                return index + 1
+        return len(lines)
 
     def feed_eof(self) -> None:
         if self._state is _State.HEADERS:

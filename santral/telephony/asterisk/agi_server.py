@@ -7,8 +7,11 @@ Rules this layer keeps:
 - the ``HANGUP`` notice marks the session hung up but is never taken as a reply;
 - once the channel is gone no further command is written;
 - the socket is closed by santral when the handler returns, because Asterisk keeps it
-  open after a hang-up and holds the caller's BYE until the AGI server closes it;
+  open after a hang-up and delays the caller's BYE until the AGI server closes it;
 - a handler may be a coroutine function or a plain function.
+
+Connections are ``asyncio.Protocol`` objects rather than streams: a session is a few
+short lines each way, and the protocol saves a stream pair and a task per connection.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +31,6 @@ from santral.telephony.asterisk.agi import AgiReader, AgiReply, AgiRequest, Hang
 
 log = structlog.get_logger(__name__)
 
-READ_SIZE = 4096
 CLOSE_TIMEOUT = 2.0
 
 
@@ -42,24 +45,17 @@ class AgiSession:
     """
 
     def __init__(
-        self,
-        request: AgiRequest,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        codec: AgiReader,
-        *,
-        reply_timeout: float,
-        pending: list[agi.ReaderItem] | None = None,
+        self, request: AgiRequest, connection: _Connection, *, reply_timeout: float
     ) -> None:
         self.request = request
         self.hung_up = False
         self.closed = False
         self.commands_sent = 0
-        self._reader = reader
-        self._writer = writer
-        self._codec = codec
+        self._connection = connection
         self._reply_timeout = reply_timeout
-        self._ready: list[agi.ReaderItem] = list(pending or [])
+        self._ready: deque[agi.ReaderItem] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost = False
         self._lock = asyncio.Lock()
         self._log = log.bind(channel=request.channel, unique_id=request.unique_id)
 
@@ -87,7 +83,7 @@ class AgiSession:
             if self.hung_up or self.closed:
                 raise AgiHangup(f"channel {self.request.channel} hung up; {line!r} not sent")
             self._log.debug("agi_frame", direction=">", line=line.decode().rstrip("\n"))
-            self._writer.write(line)
+            self._connection.write(line)
             self.commands_sent += 1
             timeout = None if wait is None else wait + self._reply_timeout
             try:
@@ -110,33 +106,129 @@ class AgiSession:
     async def _next_reply(self) -> AgiReply:
         while True:
             while self._ready:
-                item = self._ready.pop(0)
+                item = self._ready.popleft()
                 if isinstance(item, HangupNotice):
                     self._log.info("agi_hangup_notice")
                     self.hung_up = True
                 elif isinstance(item, AgiReply) and item.status != agi.ReplyStatus.TRYING:
                     return item
-            data = await self._reader.read(READ_SIZE)
-            if not data:
+            if self._lost:
                 self.hung_up = True
                 raise AgiHangup(f"FastAGI connection for {self.request.channel} closed")
-            self._ready += self._codec.feed(data)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def deliver(self, items: list[agi.ReaderItem]) -> None:
+        """Queue items the connection read and wake a pending ``send``."""
+        self._ready.extend(items)
+        self._wake()
+
+    def connection_lost(self) -> None:
+        self._lost = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def abort(self) -> None:
         """Close the connection at once; a pending ``send`` fails with ``AgiHangup``."""
         if not self.closed:
             self.closed = True
-            self._writer.close()
+            self._connection.close()
 
     async def close(self) -> None:
         """Close the connection and wait briefly until the transport is gone."""
         self.abort()
-        with contextlib.suppress(OSError, TimeoutError):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self._writer.wait_closed()
+                await asyncio.shield(self._connection.finished)
 
 
 SessionHandler = Callable[[AgiSession], Awaitable[None] | None]
+
+
+class _Connection(asyncio.Protocol):
+    """One FastAGI connection: reads the header block, then feeds its session."""
+
+    def __init__(self, server: FastAgiServer) -> None:
+        self._server = server
+        self._codec = AgiReader()
+        self._transport: asyncio.Transport | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
+        self.session: AgiSession | None = None
+        self.peer: Any = None
+        self._dropped = False
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.peer = transport.get_extra_info("peername")
+        if not self._server.admit(self):
+            self._dropped = True
+            transport.close()
+            return
+        loop = asyncio.get_running_loop()
+        self._header_timer = loop.call_later(self._server.header_timeout, self._header_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            items = self._codec.feed(data)
+        except agi.AgiProtocolError as error:
+            self._drop(str(error))
+            return
+        if self.session is None:
+            if not items:
+                return
+            self._start_session(items.pop(0))
+        if items and self.session is not None:
+            self.session.deliver(items)
+
+    def _start_session(self, request: agi.ReaderItem) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        if not isinstance(request, AgiRequest):
+            self._drop(f"expected the header block, got {request!r}")
+            return
+        self.session = AgiSession(request, self, reply_timeout=self._server.reply_timeout)
+        self._server.start_session(self.session)
+
+    def _header_timed_out(self) -> None:
+        self._drop("header timed out")
+
+    def _drop(self, reason: str) -> None:
+        self._dropped = True
+        log.info("fastagi_connection_dropped", peer=self.peer, reason=reason)
+        self.close()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._server.forget(self)
+        if self.session is not None:
+            self.session.connection_lost()
+        elif not self._dropped:
+            self._log_probe()
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def _log_probe(self) -> None:
+        try:
+            self._codec.feed_eof()
+        except agi.AgiProtocolError as error:
+            log.info("fastagi_connection_dropped", peer=self.peer, reason=str(error))
 
 
 class FastAgiServer:
@@ -152,15 +244,16 @@ class FastAgiServer:
         reply_timeout: float = 30.0,
         max_sessions: int = 1000,
     ) -> None:
+        self.header_timeout = header_timeout
+        self.reply_timeout = reply_timeout
         self._handler = handler
         self._host = host
         self._port = port
-        self._header_timeout = header_timeout
-        self._reply_timeout = reply_timeout
         self._max_sessions = max_sessions
         self._server: asyncio.Server | None = None
         self._sessions: set[AgiSession] = set()
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections: set[_Connection] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.rejected = 0
         self.sessions_started = 0
 
@@ -177,57 +270,47 @@ class FastAgiServer:
         return len(self._sessions)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self._host, self._port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self._host, self._port)
         log.info("fastagi_listening", host=self.address[0], port=self.address[1])
 
     async def stop(self) -> None:
-        """Stop listening, close every session and wait for their handlers to return."""
+        """Stop listening, close every connection and wait for the handlers to return."""
         if self._server is not None:
             self._server.close()
-        for session in list(self._sessions):
-            session.abort()
-        if self._connections:
-            await asyncio.wait(self._connections, timeout=CLOSE_TIMEOUT * 2)
+        for connection in list(self._connections):
+            connection.close()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=CLOSE_TIMEOUT * 2)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._server.wait_closed()
             self._server = None
         log.info("fastagi_stopped")
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            await self._serve(reader, writer)
-        finally:
-            if task is not None:
-                self._connections.discard(task)
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+    def admit(self, connection: _Connection) -> bool:
+        """Register a new connection, or refuse it when ``max_sessions`` are running."""
         if len(self._sessions) >= self._max_sessions:
             self.rejected += 1
-            log.warning("fastagi_session_rejected", peer=peer, max_sessions=self._max_sessions)
-            return
-        codec = AgiReader()
-        try:
-            async with asyncio.timeout(self._header_timeout):
-                request, rest = await _read_header(reader, codec)
-        except (agi.AgiProtocolError, TimeoutError, OSError) as error:
-            log.info(
-                "fastagi_connection_dropped", peer=peer, reason=str(error) or "header timed out"
+            log.warning(
+                "fastagi_session_rejected", peer=connection.peer, max_sessions=self._max_sessions
             )
-            return
-        session = AgiSession(
-            request, reader, writer, codec, reply_timeout=self._reply_timeout, pending=rest
-        )
-        await self._run(session)
+            return False
+        self._connections.add(connection)
+        return True
 
-    async def _run(self, session: AgiSession) -> None:
+    def forget(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
+
+    def start_session(self, session: AgiSession) -> None:
         self._sessions.add(session)
         self.sessions_started += 1
+        task = asyncio.create_task(self._run(session))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _run(self, session: AgiSession) -> None:
         try:
             result = self._handler(session)
             if inspect.isawaitable(result):
@@ -239,19 +322,3 @@ class FastAgiServer:
         finally:
             self._sessions.discard(session)
             await session.close()
-
-
-async def _read_header(
-    reader: asyncio.StreamReader, codec: AgiReader
-) -> tuple[AgiRequest, list[agi.ReaderItem]]:
-    """Read until the header block is complete; each read returns data or ends the loop."""
-    while True:
-        data = await reader.read(READ_SIZE)
-        if not data:
-            codec.feed_eof()
-        items = codec.feed(data)
-        if items:
-            request = items[0]
-            if not isinstance(request, AgiRequest):
-                raise agi.AgiProtocolError(f"expected the header block, got {request!r}")
-            return request, items[1:]
