@@ -1,8 +1,10 @@
 """Concurrent SIP calls one santral process carries through the IVR, with 20 ms pacing.
 
-Starts Kamailio on 127.0.0.1, a SIP connector whose IVR plays a prompt and waits for keys,
-and sipp placing N calls that each listen for 10 s. While all N calls are up it measures
-how late each 20 ms media tick starts, the process CPU time and its resident memory.
+Starts Kamailio on 127.0.0.1, the engine with the shipped config and sample dialplans, the
+SIP connector registered as extension 100 (a number of the sample IVR), and sipp placing N
+calls that each listen to the IVR for 10 s without pressing keys. While all N calls are
+up it measures how late each 20 ms media tick starts, the process CPU time and its
+resident memory.
 
     .venv/bin/python benchmarks/bench_sip.py 50 100 150
 """
@@ -16,6 +18,7 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +27,16 @@ import structlog
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from santral.clock import SystemClock  # noqa: E402
+from santral.clock import ShiftedClock  # noqa: E402
+from santral.config import load_config  # noqa: E402
+from santral.engine import Engine  # noqa: E402
 from santral.telephony.sip.connector import SipConnector  # noqa: E402
 from santral.telephony.sip.settings import SipSettings  # noqa: E402
 from santral.testing.sip_peers import Kamailio, free_udp_port, run_sipp  # noqa: E402
-from tests.sip.flows import ScriptedFlow  # noqa: E402
 
 SCENARIO = REPOSITORY / "tests" / "sip" / "scenarios" / "caller_listen.xml"
+# A Monday at 10:00 in Istanbul, when the sample dialplans are open for business.
+MONDAY_MORNING = datetime.fromisoformat("2026-12-07T10:00:00+03:00").timestamp()
 
 
 def rss_mib() -> float:
@@ -45,23 +51,35 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+async def start_engine(workdir: Path) -> Engine:
+    """Start the engine on the shipped config and sample dialplans, at a Monday 10:00."""
+    environ = {"SANTRAL_HTTP__PORT": "0", "SANTRAL_STORE__URL": f"sqlite:///{workdir / 'bench.db'}"}
+    config = load_config(REPOSITORY / "config.yaml", environ=environ)
+    engine = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=environ)
+    await engine.start()
+    return engine
+
+
 async def measure(calls: int, kamailio: Kamailio, workdir: Path) -> dict[str, float]:
-    flow = ScriptedFlow(gather_timeout=60.0)
+    engine = await start_engine(workdir)
+    assert engine.calls is not None
     settings = SipSettings(
         enabled=True,
         port=kamailio.port,
+        extensions=["100"],
         local_port=free_udp_port(),
         rtp_port_min=40000,
         rtp_port_max=40000 + 4 * calls + 10,
     )
-    connector = SipConnector(settings, flow, clock=SystemClock())
+    connector = SipConnector(settings, engine.calls, clock=engine.clock, bus=engine.bus)
+    engine.calls.register_control(connector)
     await connector.start()
     rss_before = rss_mib()
     sipp = asyncio.create_task(
         run_sipp(
             SCENARIO,
             proxy_port=kamailio.port,
-            service="ivr",
+            service="100",
             workdir=workdir,
             time_limit=60,
             calls=calls,
@@ -78,10 +96,11 @@ async def measure(calls: int, kamailio: Kamailio, workdir: Path) -> dict[str, fl
     await asyncio.sleep(4.0)
     cpu = cpu_seconds() - cpu_before
     wall = time.monotonic() - wall_before
-    lateness = np.array(connector.media.lateness or [float('nan')]) * 1000
+    lateness = np.array(connector.media.lateness or [float("nan")]) * 1000
     rss_peak = rss_mib()
     result = await sipp
     await connector.stop()
+    await engine.stop()
     return {
         "calls": calls,
         "up": up,

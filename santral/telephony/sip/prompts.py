@@ -56,7 +56,7 @@ async def _run(*command: str) -> None:
 
 
 class PromptLibrary:
-    """Turns IVR prompts into 20 ms frames, caching every file and rendered text."""
+    """Source of 20 ms frames for IVR prompts, caching every file and rendered text."""
 
     def __init__(
         self,
