@@ -52,10 +52,14 @@ CONTRACT_DIR = Path(__file__).resolve().parent
 SIP_CALLER_TEMPLATE = CONTRACT_DIR / "sipp_sales_caller.xml"
 KAMAILIO_CONFIG = CONTRACT_DIR.parent / "sip" / "kamailio.cfg"
 SIP_EXTENSION = "100"
-# How long a sipp caller waits in the queue before it hangs up by itself, in milliseconds.
-SIP_PATIENT_MS = 60_000
-SIP_IMPATIENT_MS = 2_500
 SIP_CALL_LIMIT = 90.0
+# The two ways a sipp caller waits for santral's BYE (see sipp_sales_caller.xml). The
+# patient one presses 5 every 1.5 s, which rates the call when the survey asks.
+SIP_PATIENT_WAIT = """<pause milliseconds="1500"/>
+  <label id="press"/>
+  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_5.pcap"/></action></nop>
+  <recv request="BYE" timeout="1500" ontimeout="press"/>"""
+SIP_IMPATIENT_WAIT = '<recv request="BYE" timeout="2500" ontimeout="hangup"/>'
 
 
 class CallerDriver(Protocol):
@@ -97,6 +101,13 @@ class CallerDriver(Protocol):
 
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         """Have bob miss ``offer``: his phone is busy or does not answer, or he rejects it."""
+        ...
+
+    async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
+        """Have bob hang up on his phone while the caller stays on the line to rate the call.
+
+        The caller then answers the survey with ``5`` and the dialplan ends the call.
+        """
         ...
 
     def agent_rings(self) -> int:
@@ -166,6 +177,10 @@ class VirtualDriver:
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         # The virtual agent leg always answers, so the miss is the console's reject.
         await engine.acd.reject(offer.agent_id, offer.offer_id)
+
+    async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
+        # The console is bob's phone, and the virtual connector drops only the agent leg.
+        await engine.acd.hangup(offer.agent_id, offer.interaction_id)
 
     def agent_rings(self) -> int:
         return sum(1 for output in self.heard if output.kind == "connected")
@@ -256,6 +271,11 @@ class TwilioDriver:
         self.peer.agents[TWILIO_BOB] = Agent(answer="busy")
         await accept(engine, offer)
 
+    async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
+        assert self.call is not None
+        self.call.inputs.append(SURVEY_KEY)
+        self.call.agent_hangs_up()
+
     def agent_rings(self) -> int:
         transcript = self.call.transcript if self.call is not None else []
         return sum(1 for line in transcript if (line.kind, line.value) == ("dial", TWILIO_BOB))
@@ -329,6 +349,11 @@ class AsteriskDriver:
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         self.peer.phones[ASTERISK_BOB].behaviour = "busy"
         await accept(engine, offer)
+
+    async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
+        assert self.caller is not None
+        self.caller.keys.append(SURVEY_KEY)
+        self.peer.agent_hangs_up(ASTERISK_BOB)
 
     def agent_rings(self) -> int:
         return self.peer.phones[ASTERISK_BOB].rings
@@ -416,10 +441,10 @@ class SipDriver:
 
     async def place_call(self, *, hang_up_in_queue: bool = False) -> None:
         assert self.kamailio is not None
-        patience = SIP_IMPATIENT_MS if hang_up_in_queue else SIP_PATIENT_MS
+        wait = SIP_IMPATIENT_WAIT if hang_up_in_queue else SIP_PATIENT_WAIT
         scenario = self._workdir / "caller.xml"
         text = SIP_CALLER_TEMPLATE.read_text(encoding="utf-8")
-        scenario.write_text(text.replace("@PATIENCE_MS@", str(patience)), encoding="utf-8")
+        scenario.write_text(text.replace("@WAIT@", wait), encoding="utf-8")
         self.caller = asyncio.create_task(
             run_sipp(
                 scenario,
@@ -437,6 +462,11 @@ class SipDriver:
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
         await accept(engine, offer)
         await self._phone_command("hangup")  # baresip refuses a ringing call with 486 Busy
+
+    async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
+        # baresip sends BYE on the answered call; the sipp caller keeps pressing 5.
+        assert self.phone is not None
+        await asyncio.to_thread(self.phone.command, "hangup")
 
     def agent_rings(self) -> int:
         trace = self._connector.trace if self._connector is not None else None

@@ -80,6 +80,26 @@ async def test_agent_answers_and_call_is_recorded(site: Site) -> None:
 
 
 @pytest.mark.parametrize("site", connectors(), indirect=True)
+async def test_caller_rates_call_after_agent(site: Site) -> None:
+    offer = await queued_offer(site)
+    await site.driver.answer_offer(site.engine, offer)
+    await site.wait_for("interaction_connected", agent_id="bob")
+
+    await site.driver.agent_leaves(site.engine, offer)
+    await site.driver.finished()
+    await site.wait_for("call_ended", within=END_LIMIT)
+    await settled(site)
+
+    assert [getattr(e, "score", None) for e in site.of("survey_answered")] == [5]
+    assert outcomes(site.of("interaction_ended")) == ["answered"]
+    assert outcomes(site.of("call_ended")) == ["answered"]
+    record = await site.record()
+    assert record["outcome"] == "answered"
+    assert record["agent_id"] == "bob"
+    assert record["survey_score"] == 5
+
+
+@pytest.mark.parametrize("site", connectors(), indirect=True)
 async def test_caller_hangs_up_in_queue(site: Site) -> None:
     await site.driver.place_call(hang_up_in_queue=True)
     await site.wait_for("interaction_queued")
