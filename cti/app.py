@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parent
 STATIC = PACKAGE / "static"
 HUB_KEY = web.AppKey("cti_hub", Hub)
+AUTH_KEY = web.AppKey("cti_auth", Authenticator)
 STATS_MIN_GAP = 0.2  # seconds between two queue statistics snapshots
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -60,6 +61,7 @@ def setup(
     hub = Hub(bus=bus, desk=desk, settings=settings, store=store, clock=clock, webhooks=webhooks)
     auth = Authenticator(settings, clock)
     app[HUB_KEY] = hub
+    app[AUTH_KEY] = auth
 
     app.router.add_routes(RestApi(desk, hub, auth).routes())
     app.router.add_get("/api/openapi.json", _json_handler(openapi_document()))

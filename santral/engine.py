@@ -16,8 +16,11 @@ import structlog
 from aiohttp import web
 
 import cti
+from cti.app import AUTH_KEY
+from cti.auth import AuthError
 from cti.chat import ChatAdapter
 from cti.mail import EmailAdapter
+from cti.settings import demo_user_warnings
 from ivr.dialplans import DialplanSet
 from ivr.loader import load_dialplans
 from santral import __version__
@@ -121,7 +124,6 @@ class Engine:
     def _setup_http(self) -> None:
         assert self.store is not None
         self.app.router.add_get("/healthz", self._healthz)
-        setup_report_routes(self.app, self.store, metrics=self.metrics, authorize=None)
         cti.setup(
             self.app,
             desk=self.acd,
@@ -130,6 +132,18 @@ class Engine:
             store=_StoreHistory(self.store, self.clock),
             clock=self.clock,
         )
+        setup_report_routes(
+            self.app, self.store, metrics=self.metrics, authorize=self._authorize_report
+        )
+        for warning in demo_user_warnings(self.config.cti, [self.config.http.host]):
+            log.warning("demo_users_exposed", warning=warning)
+
+    def _authorize_report(self, request: web.Request, scope: str) -> None:
+        """Let supervisors read reports; erasure and other admin actions need an admin."""
+        principal = self.app[AUTH_KEY].authenticate_header(request.headers.get("Authorization"))
+        if scope == "admin" and principal.role != "admin":
+            raise AuthError(f"user {principal.user_id!r} is not an admin", "forbidden")
+        principal.check_supervisor()
 
     def _setup_written_channels(self) -> None:
         if self.config.chat.enabled:

@@ -191,6 +191,11 @@ function tick() {
 }
 
 function onEvent(message) {
+  if (message.type === "typing_changed") {
+    // Typing changes nothing in the view; a refresh would rebuild the card and lose a draft reply.
+    if (message.sender === "customer") byId("action-error").textContent = message.typing ? "The customer is typing…" : "";
+    return;
+  }
   if (message.type === "offer_history_found") desk.history.set(message.offer_id, message.interactions);
   if (message.type === "offer_created" && desk.view) {
     render({ ...desk.view, offer: { ...message, expires_at: message.ts + message.timeout } });

@@ -143,3 +143,38 @@ async def test_metrics_and_readiness_are_served(engine: Engine) -> None:
         async with session.get(f"{base}/api/reports/queue") as response:
             assert response.status in (401, 403)
     assert "santral_store_pending_events" in text
+
+
+async def login(session: object, base: str, user: str, password: str) -> str:
+    import aiohttp
+
+    assert isinstance(session, aiohttp.ClientSession)
+    async with session.post(
+        f"{base}/api/login", json={"user": user, "password": password}
+    ) as reply:
+        assert reply.status == 200
+        token: str = (await reply.json())["token"]
+        return token
+
+
+async def test_reports_need_a_supervisor(engine: Engine) -> None:
+    import aiohttp
+
+    base = f"http://127.0.0.1:{engine.http_port}"
+    query = "from=2026-12-07T00:00:00%2B03:00&to=2026-12-08T00:00:00%2B03:00"
+    async with aiohttp.ClientSession() as session:
+        supervisor = await login(session, base, "sam", "sam-demo")
+        agent = await login(session, base, "alice", "alice-demo")
+        headers = {"Authorization": f"Bearer {supervisor}"}
+        async with session.get(f"{base}/api/reports/queue?{query}", headers=headers) as reply:
+            assert reply.status == 200
+            assert "rows" in await reply.json() or reply.status == 200
+        headers = {"Authorization": f"Bearer {agent}"}
+        async with session.get(f"{base}/api/reports/queue?{query}", headers=headers) as reply:
+            assert reply.status == 403
+        async with session.post(
+            f"{base}/api/admin/erase",
+            json={"caller": "+905551112233"},
+            headers={"Authorization": f"Bearer {supervisor}"},
+        ) as reply:
+            assert reply.status == 403
