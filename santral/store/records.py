@@ -97,6 +97,11 @@ class Projection:
             ev.WrapupStarted: _wrapup_started,
             ev.WrapupEnded: _wrapup_ended,
             ev.RecordingSaved: _recording_saved,
+            # Kept only in the event log: the transcript of written interactions and the
+            # telephony state behind agents' availability.
+            ev.InteractionMessage: _log_only,
+            ev.EndpointStateChanged: _log_only,
+            ev.AgentLegChanged: _log_only,
         }
 
     def apply(self, database: Database, events: Sequence[ev.Event]) -> None:
@@ -373,6 +378,10 @@ def _wrapup_ended(database: Database, event: ev.WrapupEnded) -> None:
             event.interaction_id,
         ),
     )
+
+
+def _log_only(database: Database, event: ev.Event) -> None:
+    """Write nothing beyond the event log row every recorded event gets."""
 
 
 def _recording_saved(database: Database, event: ev.RecordingSaved) -> None:
