@@ -70,7 +70,8 @@ class CallerDriver(Protocol):
     """
 
     name: str
-    # True when the caller stays on the line after the agent hangs up (answers a survey).
+    # True when a hang-up from bob's console leaves the caller in the dialplan, to answer
+    # the survey (the connector has ``hangup_agent``).
     survey_after_agent: bool
     # True when a miss rings bob's endpoint (busy phone); False when bob rejects on screen.
     miss_rings_agent: bool
@@ -227,13 +228,14 @@ class TwilioDriver:
         self.connector: TwilioConnector | None = None
         self.call: PeerCall | None = None
         self._runner: web.AppRunner | None = None
+        self._peer_session = contextlib.AsyncExitStack()
 
     def environ(self) -> dict[str, str]:
         # The value is read as YAML, so the number is quoted to stay a string.
         return {"SANTRAL_ACD__AGENTS__BOB__ENDPOINT": f"'{TWILIO_BOB}'"}
 
     async def prepare(self, workdir: Path) -> None:
-        await self.peer.__aenter__()
+        await self._peer_session.enter_async_context(self.peer)
 
     async def attach(self, engine: Engine) -> None:
         assert engine.calls is not None and engine.store is not None
@@ -293,7 +295,7 @@ class TwilioDriver:
         await asyncio.wait_for(self.call.finished(), WAIT_LIMIT)
 
     async def close(self) -> None:
-        await self.peer.__aexit__(None, None, None)
+        await self._peer_session.aclose()
         if self.connector is not None:
             await self.connector.stop()
         if self._runner is not None:
