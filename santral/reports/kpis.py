@@ -91,6 +91,7 @@ class Kpis:
     csat: float | None = None
     csat_mean: float | None = None
     survey_answers: int = 0
+    first_response: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {item.name: getattr(self, item.name) for item in fields(self)}

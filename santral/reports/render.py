@@ -30,6 +30,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fcr", "FCR"),
     ("csat", "CSAT"),
     ("csat_mean", "CSAT mean"),
+    ("first_response", "1st reply s"),
 )
 RATES = frozenset({"service_level", "service_level_late_abandons", "occupancy",
                    "transfer_rate", "fcr", "csat"})

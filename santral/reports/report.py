@@ -7,6 +7,8 @@ are aligned to the local clock of ``store.report_timezone``, so a ``day`` is a l
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,8 +122,9 @@ def build_report(
     )
     scores = _query_scores(database, start, end)
     segments = _query_segments(database, start, end)
+    responses = _query_first_responses(database, start, end)
 
-    context = _GroupContext(parameters, repeated, scores, segments)
+    context = _GroupContext(parameters, repeated, scores, segments, responses)
     rows = _group_rows(facts, context, by, start, end, interval_minutes, zone)
     total = ReportRow("total", context.kpis(facts, occupancy(segments, start, end)))
     return Report(start, end, by, interval_minutes, settings.report_timezone, parameters,
@@ -134,11 +137,20 @@ class _GroupContext:
     repeated: frozenset[str]
     scores: dict[str, list[int]]
     segments: list[Segment]
+    first_replies: dict[str, float]
 
     def kpis(self, facts: Sequence[Facts], occupancy_value: float | None) -> Kpis:
         group_scores = [score for fact in facts for score in self.scores.get(fact.id, [])]
-        return compute_kpis(facts, self.parameters, repeated=self.repeated,
+        kpis = compute_kpis(facts, self.parameters, repeated=self.repeated,
                             survey_scores=group_scores, occupancy=occupancy_value)
+        waits = [
+            self.first_replies[fact.id] - fact.enqueued_at
+            for fact in facts
+            if fact.id in self.first_replies
+        ]
+        if not waits:
+            return kpis
+        return dataclasses.replace(kpis, first_response=sum(waits) / len(waits))
 
 
 def _group_rows(
@@ -244,6 +256,22 @@ def _query_scores(database: Database, start: float, end: float) -> dict[str, lis
     for row in rows:
         scores[row["record_id"]].append(int(row["score"]))
     return scores
+
+
+def _query_first_responses(database: Database, start: float, end: float) -> dict[str, float]:
+    """Return when each written interaction got its first agent reply, by record id."""
+    rows = database.query(
+        "SELECT e.record_key, e.ts, e.body FROM events e JOIN interactions i"
+        " ON i.id = e.record_key OR i.interaction_id = e.record_key"
+        " WHERE e.type = 'interaction_message' AND i.enqueued_at >= ? AND i.enqueued_at < ?"
+        " ORDER BY e.ts",
+        (start, end),
+    )
+    first: dict[str, float] = {}
+    for row in rows:
+        if json.loads(row["body"]).get("direction") == "out":
+            first.setdefault(str(row["record_key"]), float(row["ts"]))
+    return first
 
 
 def _query_segments(database: Database, start: float, end: float) -> list[Segment]:

@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from santral.engine import Engine
+from santral.reports.report import compute_report
 from tests.engine.conftest import next_event
 
 
@@ -125,6 +126,15 @@ async def test_email_thread_reaches_agent_and_back(
     assert [item["direction"] for item in messages] == ["in", "out", "in"]
     assert messages[2]["text"].strip() == "Thank you!"
     assert len(engine.acd.router.interactions()) == 1
+
+    assert engine.store is not None
+    await engine.store.flush()
+    now = engine.clock.now()
+    report = await compute_report(engine.store, now - 3600, now + 60, by="channel",
+                                  interval_minutes=60)
+    email_row = next(row for row in report.rows if row.key == "email")
+    assert email_row.kpis.first_response is not None
+    assert email_row.kpis.first_response >= 0
 
 
 async def test_oversize_attachment_is_rejected(engine: Engine) -> None:
