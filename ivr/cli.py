@@ -21,7 +21,7 @@ from ivr.actions import Action, CallInfo, Event, Gather
 from ivr.dialplans import DialplanSet
 from ivr.settings import IvrSettings
 from santral.clock import VirtualClock
-from santral.errors import Problem, SourceError
+from santral.errors import Problem, SourceError, SourcePosition
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -43,6 +43,22 @@ def load_settings(config_path: Path) -> IvrSettings:
     except SourceError as error:
         raise click.ClickException(f"invalid configuration:\n{error}") from None
     return config.ivr.resolve_paths(config.base_dir)
+
+
+def _connector_problems(config_path: Path) -> list[Problem]:
+    """Return what keeps an enabled connector from playing every prompt (SIP needs files)."""
+    from santral.config import load_config
+    from santral.telephony.sip.prompts import check_media_settings
+
+    if not config_path.exists():
+        return []
+    config = load_config(config_path)
+    if not config.sip.enabled:
+        return []
+    music = config.sip.music_on_hold
+    music_path = config.resolve_path(music) if music is not None else None
+    position = SourcePosition(str(config_path))
+    return [Problem(position, message) for message in check_media_settings(music_path)]
 
 
 def quiet_logging(verbose: bool, level: int = logging.ERROR) -> None:
@@ -81,10 +97,11 @@ def check(paths: tuple[Path, ...], config_path: Path) -> None:
     quiet_logging(False)
     settings = load_settings(config_path)
     dialplans, problems = check_dialplans(list(paths) or settings.dialplans, settings)
+    problems = [*problems, *_connector_problems(config_path)]
     _print_problems(problems)
     errors = sum(1 for problem in problems if problem.severity == "error")
     warnings = len(problems) - errors
-    if dialplans is None:
+    if dialplans is None or errors:
         raise click.ClickException(f"{errors} error(s), {warnings} warning(s)")
     nodes = sum(len(plan.nodes) for plan in dialplans.dialplans.values())
     click.echo(

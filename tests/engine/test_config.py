@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,20 @@ def test_log_redacts_secret_values() -> None:
     assert redacted["password"] == REDACTED
     assert redacted["secret_env"] == "AMI_SECRET"
     assert logging.getLogger().level >= 0
+
+
+def test_check_reports_missing_sip_music(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from santral.cli import main
+
+    shutil.copytree(REPOSITORY / "dialplans", tmp_path / "dialplans")
+    shutil.copytree(REPOSITORY / "recordings", tmp_path / "recordings")
+    path = write(
+        tmp_path,
+        "sip:\n  enabled: true\n  server: 127.0.0.1\n  extensions: [ivr]\n"
+        "  local_address: 127.0.0.1\n  music_on_hold: missing.wav\n",
+    )
+    result = CliRunner().invoke(main, ["check", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "music_on_hold" in result.output
