@@ -24,7 +24,11 @@ SIP_HANGUP_UNREPORTED = (
 
 
 async def settled(site: Site) -> None:
-    """Flush the store and yield to the loop, so late duplicate events would show up."""
+    """Flush the store and yield to the loop ten times before the exactly-once checks.
+
+    A duplicate event that is already scheduled gets published first. One that comes
+    later, after a timer or another request, is not waited for.
+    """
     assert site.engine.store is not None
     await site.engine.store.flush()
     for _ in range(10):
