@@ -77,6 +77,7 @@ class Engine:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._tasks = TaskSupervisor("engine")
+        self._stopped = False
 
     def _load_dialplans(self) -> DialplanSet:
         return load_dialplans(
@@ -89,7 +90,18 @@ class Engine:
     # Lifecycle
 
     async def start(self) -> None:
-        """Open the store, build the services, start connectors, listen on HTTP."""
+        """Open the store, build the services, start connectors, listen on HTTP.
+
+        If any part fails to start, everything already opened is closed again before the
+        error propagates, so a failed start leaks no socket, task or session.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.store = await open_store(
             self.config.store, base_dir=self.config.base_dir, clock=self.clock
         )
@@ -222,7 +234,10 @@ class Engine:
         )
 
     async def stop(self) -> None:
-        """Stop connectors, HTTP, services and the store, flushing every record."""
+        """Stop connectors, HTTP, services and the store, flushing every record (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
         for connector in reversed(list(self.connectors.values())):
             try:
                 await connector.stop()

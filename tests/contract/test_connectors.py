@@ -17,11 +17,6 @@ from tests.contract.conftest import Site, connectors, outcomes
 MISS_REASONS = ("busy", "no_answer", "declined", "rejected")
 # Seconds the engine gets to publish call_ended once the caller's side is over.
 END_LIMIT = 5.0
-SIP_HANGUP_UNREPORTED = (
-    "SipConnector.hangup sends the caller a BYE and forgets the call without calling "
-    "CallFlow.caller_hung_up, so an agent's hang-up from the console never publishes call_ended"
-)
-
 
 async def settled(site: Site) -> None:
     """Flush the store and yield to the loop ten times before the exactly-once checks.
@@ -69,7 +64,7 @@ async def test_keys_lead_to_the_sales_queue(site: Site) -> None:
     await site.driver.hang_up()
 
 
-@pytest.mark.parametrize("site", connectors({"sip": SIP_HANGUP_UNREPORTED}), indirect=True)
+@pytest.mark.parametrize("site", connectors(), indirect=True)
 async def test_agent_answers_and_call_is_recorded(site: Site) -> None:
     offer = await queued_offer(site)
 
@@ -123,7 +118,7 @@ async def test_caller_hangs_up_in_queue(site: Site) -> None:
     assert record["outcome"] == "abandoned_in_queue"
 
 
-@pytest.mark.parametrize("site", connectors({"sip": SIP_HANGUP_UNREPORTED}), indirect=True)
+@pytest.mark.parametrize("site", connectors(), indirect=True)
 async def test_missed_offer_goes_back_to_the_queue(site: Site) -> None:
     first = await queued_offer(site)
 

@@ -45,6 +45,8 @@ async def site(kamailio: Kamailio, tmp_path: Path) -> AsyncIterator[Site]:
     environ = {
         "SANTRAL_HTTP__PORT": "0",
         "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
+        "SANTRAL_EMAIL__LISTEN_PORT": "0",
+        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
         "SANTRAL_ACD__AGENTS__ALICE__ENDPOINT": f"sip:alice@127.0.0.1:{kamailio.port}",
     }
     config = load_config(REPOSITORY / "config.yaml", environ=environ)

@@ -691,6 +691,8 @@ class SipConnector:
         self.media.legs.discard(call.rtp)
         call.transition(LegState.ENDED)
         self._forget(call)
+        # The engine must hear of every ending once, also those it or the IVR runner asked for.
+        await self.calls.caller_hung_up(call_id, "engine_hangup")
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
