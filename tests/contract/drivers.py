@@ -309,6 +309,8 @@ class AsteriskDriver:
     """The scripted Asterisk: a FastAGI caller, an AMI server and bob's PJSIP phone."""
 
     name = "asterisk"
+    # NOTE: the scripted AMI server does not end the caller's Dial when santral hangs up the
+    # agent channel, so the caller hangs up here instead of answering the survey.
     survey_after_agent = False
     miss_rings_agent = True
 
@@ -388,7 +390,7 @@ class SipDriver:
     """
 
     name = "sip"
-    survey_after_agent = False
+    survey_after_agent = True
     miss_rings_agent = True
 
     def __init__(self) -> None:

@@ -327,6 +327,26 @@ class AsteriskConnector:
                 f"Asterisk rejected the transfer to {target}: {message}", call_id=call_id
             )
 
+    async def hangup_agent(self, call_id: str) -> None:
+        """Hang up the agent's channel so the caller's Dial returns to the dialplan.
+
+        Needs AMI; without it the agent channel cannot be reached and the whole call ends.
+        """
+        call = self._calls.get(call_id)
+        if call is None:
+            return
+        if self.ami is None or not self.ami.authenticated or not call.agent_channel:
+            await self.hangup(call_id)
+            return
+        result = await self.ami.hangup(call.agent_channel)
+        if not result.success:
+            log.warning(
+                "asterisk_agent_hangup_failed",
+                call_id=call_id,
+                channel=call.agent_channel,
+                message=result.response.get("Message"),
+            )
+
     async def hangup(self, call_id: str) -> None:
         """Hang up the caller (idempotent): AMI hangs up the channel, the session closes."""
         call = self._calls.get(call_id)

@@ -675,6 +675,17 @@ class SipConnector:
             raise ConnectorError(f"transfer to {target} failed: {result.value}", call_id=call_id)
         self._bridge(call, leg)
 
+    async def hangup_agent(self, call_id: str) -> None:
+        """End the agent's leg (BYE) and give the caller back to the dialplan."""
+        call = self._caller(call_id)
+        if call is None or call.agent is None:
+            return
+        leg = call.agent
+        self._end_agent_leg(leg)
+        call.agent = None
+        unbridge(call.rtp)
+        await self.calls.agent_leg_ended(call.call_id)
+
     async def hangup(self, call_id: str) -> None:
         """Hang up the caller (BYE, or 480 while ringing) and any agent leg."""
         call = self._caller(call_id)
