@@ -72,6 +72,7 @@ class ChatAdapter:
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get("/chat/ws", self._websocket)
         app.router.add_get("/chat/", self._page)
+        app.router.add_get("/chat", self._to_page)
         app.router.add_get("/chat/widget.js", self._widget)
         app.router.add_get("/chat/topics", self._topics)
         app.on_shutdown.append(self._shutdown)
@@ -249,6 +250,9 @@ class ChatAdapter:
         await self._tasks.close()
 
     # Pages
+
+    async def _to_page(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect("/chat/")
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "chat.html")

@@ -204,7 +204,7 @@ def call(
 ) -> None:
     """Walk a call to NUMBER through the IVR in the terminal, printing prompts and path."""
     if live:
-        _live_call(config_path, number, keys, language)
+        _live_call(config_path, number, keys, language, entry)
         return
 
     from ivr.interpreter import EntryNotFoundError
@@ -226,10 +226,21 @@ def call(
     click.echo("path: " + " -> ".join(transcript.path))
 
 
-def _live_call(config_path: Path, number: str, keys: str | None, language: str) -> None:
+def _live_call(
+    config_path: Path, number: str, keys: str | None, language: str, entry: str | None
+) -> None:
+    import aiohttp
+
     from santral.telephony.virtual import run_live_call
 
-    run_live_call(str(config_path), number, keys or "", language)
+    try:
+        run_live_call(str(config_path), number, keys or "", language, entry=entry)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--keys") from None
+    except (OSError, aiohttp.ClientError) as error:
+        raise click.ClickException(
+            f"no engine answered ({error}); start it with 'santral run' and check http.port"
+        ) from None
 
 
 def _http_reply(text: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from acd import decisions as d
-from acd.model import AcdError
+from acd.model import AcdError, UnknownAgentError, UnknownInteractionError, UnknownOfferError
 from acd.router import Router
 from acd.settings import AcdSettings
 from cti.ports import DeskError
@@ -32,6 +32,8 @@ from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl
 log = structlog.get_logger(__name__)
 
 PHONE_UNAVAILABLE = "phone_unavailable"
+# Router errors about a malformed value rather than the current state (HTTP 400, not 409).
+INVALID_INPUT_MESSAGES = ("unknown reason code", "unknown agent status", "wrap-up extension")
 STATISTICS_KEPT = 86400.0  # seconds of interval statistics kept in memory
 DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
 
@@ -118,14 +120,15 @@ class AcdService:
         self._wrapups: dict[str, str] = {}
         self._dispositions_given: dict[str, tuple[str, str]] = {}
         self._offered_at: dict[str, float] = {}
+        self._offer_pops: dict[str, dict[str, Any]] = {}
         self._dispositions = list(disposition_codes)
         self._timer: asyncio.TimerHandle | None = None
         self._channels: dict[str, WrittenChannel] = {}
         self._phone_paused: set[str] = set()
         self._last_discard = self._clock.now()
         self._tasks = TaskSupervisor("acd")
-        counter = itertools.count(1)
-        self._new_id = interaction_ids or (lambda: f"i-{int(self._clock.now())}-{next(counter)}")
+        # Ids must stay unique across engine restarts: the store keys records by them.
+        self._new_id = interaction_ids or (lambda: f"i-{uuid.uuid4().hex[:16]}")
 
     def watch_endpoints(self) -> None:
         """Follow agents' phones: an unavailable phone makes its agent not ready until back."""
@@ -336,6 +339,9 @@ class AcdService:
                 "called": live.called,
                 "waited": round(self._clock.now() - live.enqueued_at, 3),
             }
+            if live.channel != "voice":
+                pop["messages"] = list(live.attributes.get("messages", []))
+            self._offer_pops[offer.offer_id] = pop
         self._publish(
             ev.OfferCreated(
                 offer_id=offer.offer_id,
@@ -406,6 +412,7 @@ class AcdService:
     def _offer_ended(self, decision: d.OfferEnded) -> None:
         self._offers.pop(decision.offer_id, None)
         self._offered_at.pop(decision.offer_id, None)
+        self._offer_pops.pop(decision.offer_id, None)
         live = self._interactions.get(decision.interaction_id)
         if live is not None:
             live.offers.discard(decision.offer_id)
@@ -417,6 +424,7 @@ class AcdService:
     def _connected(self, decision: d.Connected) -> None:
         self._offers.pop(decision.offer_id, None)
         self._offered_at.pop(decision.offer_id, None)
+        self._offer_pops.pop(decision.offer_id, None)
         live = self._interactions.get(decision.interaction_id)
         if live is not None:
             live.connected_at = self._clock.now()
@@ -508,7 +516,7 @@ class AcdService:
             "channel": offer.channel,
             "timeout": offer.timeout,
             "expires_at": self._offered_at.get(offer.offer_id, 0.0) + offer.timeout,
-            "pop": dict(live.pop) if live is not None else {},
+            "pop": dict(self._offer_pops.get(offer.offer_id, live.pop if live else {})),
         }
 
     def _interaction_view(self, live: LiveInteraction) -> dict[str, Any]:
@@ -665,9 +673,7 @@ class AcdService:
         live = self._own_interaction(agent_id, interaction_id)
         channel = self._channels.get(live.channel)
         if channel is None:
-            raise DeskError(
-                f"{live.channel} interactions take no written replies", "not_supported"
-            )
+            raise DeskError(f"{live.channel} interactions take no written replies", "not_supported")
         if not text.strip():
             raise DeskError("the reply is empty; write some text", "invalid", agent_id=agent_id)
         try:
@@ -728,9 +734,13 @@ class AcdService:
             raise DeskError(
                 f"unknown agent {agent_id!r}", "not_found", agent_id=agent_id
             ) from error
+        except (UnknownAgentError, UnknownInteractionError, UnknownOfferError) as error:
+            raise DeskError(str(error), "not_found", agent_id=agent_id) from error
         except AcdError as error:
-            code = "not_found" if "unknown agent" in str(error) else "invalid_state"
-            raise DeskError(str(error), code, agent_id=agent_id) from error
+            message = str(error)
+            invalid = message.startswith(INVALID_INPUT_MESSAGES)
+            code = "invalid" if invalid else "invalid_state"
+            raise DeskError(message, code, agent_id=agent_id) from error
 
     def _own_offer(self, agent_id: str, offer_id: str) -> d.Offer:
         offer = self._offers.get(offer_id)

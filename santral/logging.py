@@ -61,6 +61,8 @@ def configure_logging(level: str = "info", output_format: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)
+    # aiosmtpd logs every SMTP command at INFO; santral logs each message it takes itself.
+    logging.getLogger("mail.log").setLevel(max(numeric_level, logging.WARNING))
 
 
 def _identity(

@@ -7,16 +7,19 @@ engine's WebSocket at ``/api/virtual/call``; tests and load tests use it in proc
 agent leg is the agent's console: ``connect_agent`` answers at once, because the agent
 has already accepted the offer there.
 
-Key scripts are space-separated tokens: a key (``0``-``9``, ``*``, ``#``), or ``w`` to
-let the current collection time out. Keys left over when a collection ends go to the
-next one, as a caller typing ahead would.
+Key scripts are space-separated tokens, one per prompt as in ``santral call``: keys
+(``0``-``9``, ``*``, ``#``; ``79927398713#`` is eleven digits and the terminator), ``-`` (or
+``w``) to press nothing so the collection times out, or ``!`` to hang up. When a
+collection ends in the middle of a token, the rest of that token is dropped; keys of later
+tokens go to the next collections, as a caller typing ahead would.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +44,17 @@ from ivr.actions import (
     Transfer,
 )
 from ivr.dtmf import DtmfCollector
+from ivr.sealing import mask
 from santral.clock import VirtualClock
 from santral.tasks import TaskSupervisor
 from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
 
 log = structlog.get_logger(__name__)
 
-WAIT_TOKEN = "w"
+WAIT_TOKENS = frozenset({"w", "-"})
+HANGUP_TOKEN = "!"
 VALID_KEYS = frozenset("0123456789*#")
+DIGIT_RUN = re.compile(r"\d{4,}")
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,12 @@ def parse_keys(text: str) -> list[str]:
     """Split a key script into tokens; raise ``ValueError`` naming an invalid token."""
     tokens = text.split()
     for token in tokens:
-        if token != WAIT_TOKEN and token not in VALID_KEYS:
-            raise ValueError(
-                f"invalid key {token!r} in {text!r}; use 0-9, *, # or w, separated by spaces"
-            )
+        if token in WAIT_TOKENS or token == HANGUP_TOKEN or set(token) <= VALID_KEYS:
+            continue
+        raise ValueError(
+            f"invalid key {token!r} in {text!r}; use keys 0-9, * and #, '-' to press nothing "
+            "or '!' to hang up, with one space-separated token per prompt"
+        )
     return tokens
 
 
@@ -107,8 +115,8 @@ class VirtualConnector:
     def __init__(self, calls: CallFlow, *, call_ids: Callable[[], str] | None = None) -> None:
         self._calls = calls
         self._active: dict[str, _VirtualCall] = {}
-        counter = itertools.count(1)
-        self._new_call_id = call_ids or (lambda: f"virtual-{next(counter)}")
+        # Ids must stay unique across engine restarts: the store keys records by them.
+        self._new_call_id = call_ids or (lambda: f"virtual-{uuid.uuid4().hex[:16]}")
         self._tasks = TaskSupervisor("virtual")
         self.completed = 0
 
@@ -214,10 +222,10 @@ class VirtualConnector:
     async def _perform(self, call: _VirtualCall, action: Action, keys: list[str]) -> Event | None:
         match action:
             case Play():
-                self._announce(call, action.prompts)
+                self._announce(call, action.prompts, action.sensitive)
                 return PromptFinished()
             case Gather():
-                self._announce(call, action.prompts)
+                self._announce(call, action.prompts, action.sensitive)
                 return await self._gather(call, action, keys)
             case Record():
                 self._announce(call, action.prompts)
@@ -233,10 +241,15 @@ class VirtualConnector:
                 call.hung_up.set()
         return None
 
-    def _announce(self, call: _VirtualCall, prompts: list[Prompt]) -> None:
+    def _announce(self, call: _VirtualCall, prompts: list[Prompt], sensitive: bool = False) -> None:
         for prompt in prompts:
             text = prompt.text or prompt.value
-            call.output(CallerOutput("prompt", text, {"type": prompt.type, "name": prompt.value}))
+            name = prompt.value
+            if sensitive:
+                # A read-back of a sensitive value: show it masked, as logs and records do.
+                text = DIGIT_RUN.sub(lambda run: mask(run.group()), text)
+                name = DIGIT_RUN.sub(lambda run: mask(run.group()), name)
+            call.output(CallerOutput("prompt", text, {"type": prompt.type, "name": name}))
 
     async def _gather(self, call: _VirtualCall, gather: Gather, keys: list[str]) -> Event:
         """Press scripted keys into a DTMF collector, waiting (scaled) real time."""
@@ -245,15 +258,25 @@ class VirtualConnector:
         collector.prompt_finished(clock.now())
         result: DigitsCollected | None = None
         while result is None:
-            if not keys or keys[0] == WAIT_TOKEN:
+            if not keys or keys[0] in WAIT_TOKENS:
                 if keys:
                     keys.pop(0)
                 deadline = collector.deadline()
                 clock.set(deadline if deadline is not None else clock.now())
                 result = collector.expire(clock.now())
                 continue
+            if keys[0] == HANGUP_TOKEN:
+                keys.pop(0)
+                call.output(CallerOutput("ended", "caller hung up"))
+                call.hung_up.set()
+                return CallerHangup()
+            token = keys[0]
             clock.advance(call.script.key_gap)
-            result = collector.press(keys.pop(0), clock.now())
+            result = collector.press(token[0], clock.now())
+            if result is None and len(token) > 1:
+                keys[0] = token[1:]
+            else:
+                keys.pop(0)  # the token is used up, or collection ended and drops its rest
         if await self._sleep_or_hang_up(call, clock.now() * call.script.time_scale):
             return CallerHangup()
         shown = "*" * len(result.digits) if gather.sensitive else result.digits
@@ -323,13 +346,29 @@ class VirtualConnector:
         call_task = self._tasks.spawn(
             self._live_call(spec, called, script, outputs), name="virtual-live-call"
         )
+        watcher = self._tasks.spawn(
+            self._hang_up_on_close(socket, call_task), name="virtual-live-watch"
+        )
         try:
             while (item := await outputs.get()) is not None:
+                if socket.closed:
+                    break
                 await socket.send_json({"kind": item.kind, "text": item.text, "data": item.data})
         finally:
             call_task.cancel()
+            watcher.cancel()
             await socket.close()
         return socket
+
+    async def _hang_up_on_close(
+        self, socket: web.WebSocketResponse, call: asyncio.Task[None]
+    ) -> None:
+        """Hang the caller up when the terminal that placed the call goes away."""
+        async for _ in socket:
+            pass
+        if not call.done():
+            log.info("virtual_caller_disconnected")
+            call.cancel()
 
     async def _live_call(
         self,
@@ -345,19 +384,32 @@ class VirtualConnector:
                 script,
                 outputs.put_nowait,
                 language=str(spec.get("language", "")),
+                entry=str(spec["entry"]) if spec.get("entry") else None,
             )
         finally:
             outputs.put_nowait(None)
 
 
 async def run_live_call_async(
-    url: str, number: str, keys: str, language: str, caller: str, output: OutputSink
+    url: str,
+    number: str,
+    keys: str,
+    language: str,
+    caller: str,
+    output: OutputSink,
+    entry: str | None = None,
 ) -> None:
     """Place a call into a running engine at ``url`` and report what the caller hears."""
     import aiohttp
 
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
-        request = {"called": number, "keys": keys, "language": language, "caller": caller}
+        request = {
+            "called": number,
+            "keys": keys,
+            "language": language,
+            "caller": caller,
+            "entry": entry,
+        }
         await socket.send_json(request)
         async for message in socket:
             if message.type is not WSMsgType.TEXT:
@@ -367,9 +419,18 @@ async def run_live_call_async(
 
 
 def run_live_call(
-    config_path: str, number: str, keys: str, language: str, caller: str = "+15550100"
+    config_path: str,
+    number: str,
+    keys: str,
+    language: str,
+    caller: str = "+15550100",
+    entry: str | None = None,
 ) -> None:
-    """Place a live call into the engine configured by ``config_path`` and print it."""
+    """Place a live call into the engine configured by ``config_path`` and print it.
+
+    Raises ``ValueError`` for an invalid key script and ``OSError`` (or an aiohttp
+    ``ClientError``) when no engine answers at the configured address.
+    """
     from santral.config import load_config
 
     parse_keys(keys)
@@ -380,4 +441,4 @@ def run_live_call(
     def show(item: CallerOutput) -> None:
         print(f"[{item.kind}] {item.text}", flush=True)
 
-    asyncio.run(run_live_call_async(url, number, keys, language, caller, show))
+    asyncio.run(run_live_call_async(url, number, keys, language, caller, show, entry))
