@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from santral import __version__
 from santral.errors import SantralError, SourceError
@@ -36,6 +37,11 @@ def run(config_path: Path) -> None:
     from santral.engine import serve
     from santral.logging import configure_logging
 
+    given = click.get_current_context().get_parameter_source("config_path")
+    if not config_path.exists() and given is not ParameterSource.DEFAULT:
+        raise click.ClickException(
+            f"configuration file {config_path} not found; check the path given to -c"
+        )
     try:
         config = load_config(config_path if config_path.exists() else None)
     except SourceError as error:
@@ -52,9 +58,8 @@ def run(config_path: Path) -> None:
 
 
 def _register_tool_commands() -> None:
-    from ivr.cli import commands as ivr_commands
-
     from acd.cli import commands as acd_commands
+    from ivr.cli import commands as ivr_commands
     from santral.store.cli import commands as store_commands
 
     for command in (*ivr_commands, *acd_commands, *store_commands):

@@ -108,6 +108,7 @@ class Engine:
         self.store.attach(self.bus)
         self.metrics.attach(self.bus)
         self.metrics.watch_store(self.store)
+        self.metrics.add_agents(self.config.acd.agents)
         self._http = aiohttp.ClientSession()
         self.calls = CallService(
             self.current_dialplans,

@@ -8,7 +8,7 @@ The engine sets connector health itself with ``set_connector_health``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -145,6 +145,13 @@ class Metrics:
         if entry is not None:
             self.waiting.labels(queue=entry[0]).dec()
         return entry
+
+    def add_agents(self, agent_ids: Iterable[str]) -> None:
+        """Count configured agents as logged out until their first change."""
+        for agent_id in agent_ids:
+            if agent_id not in self._agents:
+                self._agents[agent_id] = ("logged_out", "idle")
+                self.agents.labels(state="logged_out").inc()
 
     def _agent_changed(self, event: ev.AgentStatusChanged | ev.AgentStateChanged) -> None:
         previous = self._agents.get(event.agent_id)

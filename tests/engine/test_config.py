@@ -129,3 +129,13 @@ def test_check_reports_missing_sip_music(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", "-c", str(path)])
     assert result.exit_code == 1
     assert "music_on_hold" in result.output
+
+
+def test_run_rejects_missing_config_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from santral.cli import main
+
+    result = CliRunner().invoke(main, ["run", "-c", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 1
+    assert "not found" in result.output

@@ -143,6 +143,8 @@ async def test_metrics_and_readiness_are_served(engine: Engine) -> None:
         async with session.get(f"{base}/api/reports/queue") as response:
             assert response.status in (401, 403)
     assert "santral_store_pending_events" in text
+    assert 'santral_agents{state="logged_out"} 1.0' in text
+    assert 'santral_agents{state="idle"} 1.0' in text
 
 
 async def login(session: object, base: str, user: str, password: str) -> str:
