@@ -118,6 +118,9 @@ class VirtualConnector:
         # Ids must stay unique across engine restarts: the store keys records by them.
         self._new_call_id = call_ids or (lambda: f"virtual-{uuid.uuid4().hex[:16]}")
         self._tasks = TaskSupervisor("virtual")
+        # Results the next agent legs get, per agent id, for testing misses; an agent with
+        # none left answers at once, since the agent accepted the offer in the console.
+        self.agent_leg_results: dict[str, list[AgentLegResult]] = {}
         self.completed = 0
 
     # Connector
@@ -141,6 +144,11 @@ class VirtualConnector:
         call = self._active.get(call_id)
         if call is None or call.hung_up.is_set():
             return AgentLegResult.CALLER_GONE
+        scripted = self.agent_leg_results.get(agent.agent_id)
+        if scripted:
+            result = scripted.pop(0)
+            if result is not AgentLegResult.ANSWERED:
+                return result
         call.connected_agent = agent.agent_id
         call.output(
             CallerOutput("connected", f"connected to agent {agent.display_name or agent.agent_id}")

@@ -6,6 +6,7 @@ import asyncio
 
 from santral.engine import Engine
 from santral.events import EndpointStateChanged, OfferCreated
+from santral.telephony.base import AgentLegResult
 from santral.telephony.virtual import CallerOutput, KeyScript
 from tests.engine.conftest import EventLog, next_event
 
@@ -180,3 +181,23 @@ async def test_reports_need_a_supervisor(engine: Engine) -> None:
             headers={"Authorization": f"Bearer {supervisor}"},
         ) as reply:
             assert reply.status == 403
+
+
+async def test_busy_agent_leg_goes_to_next_agent(engine: Engine) -> None:
+    assert engine.virtual is not None
+    engine.virtual.agent_leg_results["bob"] = [AgentLegResult.BUSY]
+    await engine.acd.set_status("bob", "available")
+    offered = next_event(engine, "offer_created", agent_id="bob")
+    missed = next_event(engine, "offer_ended", agent_id="bob")
+    call = asyncio.ensure_future(
+        engine.virtual.place_call(
+            "+905551112277", "100", KeyScript(keys=["1", "3"], time_scale=0.0), lambda _: None
+        )
+    )
+    offer = await asyncio.wait_for(offered, 10)
+    await engine.acd.accept("bob", offer.offer_id)  # type: ignore[attr-defined]
+    ended = await asyncio.wait_for(missed, 10)
+    assert ended.reason == "busy"  # type: ignore[attr-defined]
+    assert engine.acd.router.interaction(offer.interaction_id).status == "waiting"  # type: ignore[attr-defined]
+    call.cancel()
+    await asyncio.gather(call, return_exceptions=True)
