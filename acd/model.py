@@ -49,6 +49,9 @@ class AgentStatus(StrEnum):
     NOT_READY = "not_ready"
 
 
+_AVAILABLE = AgentStatus.AVAILABLE
+
+
 class AgentState(StrEnum):
     """The state the router derives from the agent's work."""
 
@@ -64,6 +67,9 @@ class InteractionStatus(StrEnum):
     ACCEPTED = "accepted"
     CONNECTED = "connected"
     ENDED = "ended"
+
+
+_WAITING = InteractionStatus.WAITING
 
 
 class QueueRules:
@@ -97,10 +103,12 @@ class AgentRecord:
         "profiles",
         "reason",
         "settings",
+        "slots",
         "state",
         "status",
         "talk_time",
         "version",
+        "voice_exclusive",
         "wrapup_interaction",
         "wrapup_until",
     )
@@ -127,9 +135,12 @@ class AgentRecord:
 
     def configure(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.channels = tuple(
-            channel for channel in CHANNELS if settings.capacity.get(channel, 0) > 0
-        )
+        # Capacity per channel name, read on every routing decision without validation.
+        self.slots: dict[str, int] = {
+            channel: settings.capacity.get(channel, 0) for channel in CHANNELS
+        }
+        self.voice_exclusive = settings.voice_exclusive
+        self.channels = tuple(channel for channel in CHANNELS if self.slots[channel] > 0)
 
     def active_count(self) -> int:
         return sum(len(items) for items in self.active.values())
@@ -140,30 +151,37 @@ class AgentRecord:
 
     def free_channels(self) -> tuple[str, ...]:
         """Return the channels the agent can be offered one more interaction on now."""
-        if self.status is not AgentStatus.AVAILABLE or self.offer is not None:
+        if self.status is not _AVAILABLE or self.offer is not None:
             return ()
         if self.wrapup_until is not None:
             return ()
         if not self.active:
             return self.channels
-        if self.settings.voice_exclusive and "voice" in self.active:
+        if self.voice_exclusive and "voice" in self.active:
             return ()
         return tuple(channel for channel in self.channels if self.capacity_reason(channel) is None)
 
     def can_take(self, channel: str) -> bool:
         """Tell whether the agent can be offered one more interaction on ``channel`` now."""
-        if self.status is not AgentStatus.AVAILABLE or self.offer is not None:
+        if self.status is not _AVAILABLE or self.offer is not None:
             return False
         if self.wrapup_until is not None:
             return False
+        active = self.active
+        if not active:
+            # Nothing in hand: only a channel without capacity rules the agent out.
+            slots = self.slots.get(channel)
+            return slots > 0 if slots is not None else self.capacity_reason(channel) is None
         return self.capacity_reason(channel) is None
 
     def capacity_reason(self, channel: str) -> str | None:
         """Return why the agent's capacity rules out one more ``channel`` interaction."""
-        slots = self.settings.capacity.get(_as_channel(channel), 0)
+        slots = self.slots.get(channel)
+        if slots is None:
+            slots = self.settings.capacity.get(_as_channel(channel), 0)
         if len(self.active.get(channel, ())) >= slots:
             return "capacity full" if slots else f"no {channel} capacity"
-        if self.settings.voice_exclusive and self.active:
+        if self.voice_exclusive and self.active:
             busy_voice = bool(self.active.get("voice"))
             if busy_voice or (channel == "voice" and self.active_count()):
                 return "capacity full (voice excludes other work)"
@@ -193,6 +211,7 @@ class InteractionRecord:
         "offers",
         "priority",
         "profile",
+        "queue",
         "requirements",
         "rules",
         "seq",
@@ -220,10 +239,11 @@ class InteractionRecord:
         self.attributes = attributes
         self.enqueued_at = enqueued_at
         self.rules = rules
+        self.queue = rules.name
         self.requirements = requirements
         self.seq = seq
         self.sort_key: tuple[float, float, int] = (0.0, enqueued_at, seq)
-        self.status = InteractionStatus.WAITING
+        self.status = _WAITING
         self.step = 0
         self.sticky_until: float | None = None
         self.profile: Profile | None = None
@@ -232,10 +252,6 @@ class InteractionRecord:
         self.agent: AgentRecord | None = None
         self.connected_at = 0.0
         self.version = 0
-
-    @property
-    def queue(self) -> str:
-        return self.rules.name
 
     def is_excluded(self, agent_id: str, now: float) -> bool:
         if not self.excluded:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from acd.model import AgentRecord, InteractionRecord, InteractionStatus, QueueRules
 from acd.settings import AgentSettings, EscalationStep, Strategy
@@ -24,6 +24,11 @@ WaitingEntry = tuple[float, float, int, int, InteractionRecord]
 IdleEntry = tuple[tuple[float, ...], int, int, AgentRecord]
 
 _COMPACT_SLACK = 64
+
+_WAITING = InteractionStatus.WAITING
+_LONGEST_IDLE = Strategy.LONGEST_IDLE
+_RING_ALL = Strategy.RING_ALL
+heappop = heapq.heappop
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,25 @@ class Requirements:
     queues: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
     agent_id: str | None = None
+    # The hash of the fields above, computed once: the router hashes requirements on
+    # every arrival to find their profile.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (
+            self.queue,
+            self.channel,
+            self.skills,
+            self.preferred,
+            self.language,
+            self.queues,
+            self.groups,
+            self.agent_id,
+        )
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def relaxed(self, step: EscalationStep) -> Requirements:
         """Return these requirements with escalation ``step`` applied."""
@@ -59,16 +83,7 @@ class Requirements:
         )
 
     def without_sticky_agent(self) -> Requirements:
-        return Requirements(
-            self.queue,
-            self.channel,
-            self.skills,
-            self.preferred,
-            self.language,
-            self.queues,
-            self.groups,
-            None,
-        )
+        return replace(self, agent_id=None)
 
 
 def ineligibility(agent_id: str, agent: AgentSettings, needs: Requirements) -> str | None:
@@ -105,6 +120,7 @@ class Profile:
         "key",
         "live",
         "needs",
+        "neg_weight",
         "priority_aging",
         "rules",
         "strategy",
@@ -120,6 +136,7 @@ class Profile:
         self.channel = needs.channel
         self.strategy = rules.settings.strategy
         self.weight = rules.settings.weight
+        self.neg_weight = -float(self.weight)
         self.priority_aging = rules.settings.priority_aging
         self.agents: list[AgentRecord] = []
         self.waiting: list[WaitingEntry] = []
@@ -131,10 +148,10 @@ class Profile:
 
     def push_waiting(self, interaction: InteractionRecord) -> None:
         """Add ``interaction``, whose ``profile`` the caller has set to this profile."""
-        interaction.version += 1
+        version = interaction.version + 1
+        interaction.version = version
         primary, virtual_time, seq = interaction.sort_key
-        entry = (primary, virtual_time, seq, interaction.version, interaction)
-        heapq.heappush(self.waiting, entry)
+        heapq.heappush(self.waiting, (primary, virtual_time, seq, version, interaction))
         self.live += 1
         if len(self.waiting) > 2 * self.live + _COMPACT_SLACK:
             self.waiting = [item for item in self.waiting if _waiting_valid(item, self)]
@@ -153,16 +170,16 @@ class Profile:
             if (
                 interaction.version == entry[3]
                 and interaction.profile is self
-                and interaction.status is InteractionStatus.WAITING
+                and interaction.status is _WAITING
             ):
                 return interaction
-            heapq.heappop(heap)
+            heappop(heap)
         return None
 
     def best_for(self, agent_id: str, now: float) -> InteractionRecord | None:
         """Return the first waiting interaction in order that has not excluded the agent."""
         first = self.head()
-        if first is None or not first.is_excluded(agent_id, now):
+        if first is None or not first.excluded or not first.is_excluded(agent_id, now):
             return first
         candidates = [item for item in self.waiting if _waiting_valid(item, self)]
         for entry in sorted(candidates):
@@ -177,7 +194,10 @@ class Profile:
     # Idle agents
 
     def push_idle(self, agent: AgentRecord, rng: random.Random) -> None:
-        key = self._strategy_key(agent, rng)
+        if self.strategy is _LONGEST_IDLE:
+            key: tuple[float, ...] = (agent.free_since,)
+        else:
+            key = self._strategy_key(agent, rng)
         heapq.heappush(self.idle, (key, agent.order_seq, agent.version, agent))
         if len(self.idle) > 2 * len(self.agents) + _COMPACT_SLACK:
             self.compact_idle()
@@ -194,14 +214,16 @@ class Profile:
         """
         chosen: list[AgentRecord] = []
         skipped: list[IdleEntry] = []
-        ring_all = self.strategy is Strategy.RING_ALL
+        ring_all = self.strategy is _RING_ALL
         heap = self.idle
+        channel = self.channel
+        excluded = interaction.excluded
         while heap:
-            entry = heapq.heappop(heap)
-            if not self._idle_valid(entry):
-                continue
+            entry = heappop(heap)
             agent = entry[3]
-            if interaction.is_excluded(agent.agent_id, now):
+            if agent.version != entry[2] or not agent.can_take(channel):
+                continue
+            if excluded and interaction.is_excluded(agent.agent_id, now):
                 skipped.append(entry)
                 continue
             chosen.append(agent)

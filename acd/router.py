@@ -81,9 +81,23 @@ _REOFFER = 5
 # Enum ``.value`` runs Python code in 3.11; the state transition reads these instead.
 _STATE_NAMES = {state: state.value for state in AgentState}
 
+# Enum members bound once: the hot paths compare against them on every decision.
+_IDLE = AgentState.IDLE
+_RESERVED = AgentState.RESERVED
+_BUSY = AgentState.BUSY
+_WRAP_UP = AgentState.WRAP_UP
+_WAITING = InteractionStatus.WAITING
+_OFFERED = InteractionStatus.OFFERED
+_CONNECTED = InteractionStatus.CONNECTED
+_ACCEPTED = InteractionStatus.ACCEPTED
+_ENDED = InteractionStatus.ENDED
+_AVAILABLE = AgentStatus.AVAILABLE
+
 _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionStatus.ACCEPTED)
 
 Timer = tuple[float, int, int, Any, Any]
+
+heappop = heapq.heappop
 
 # Unused profiles are kept for the next arrival with the same requirements (saving the
 # scan for eligible agents) while there are at most this many profiles.
@@ -196,7 +210,7 @@ class Router:
         the same as ``end_interaction``.
         """
         interaction = self._interaction(interaction_id)
-        if interaction.status is InteractionStatus.CONNECTED:
+        if interaction.status is _CONNECTED:
             return self.end_interaction(interaction_id)
         out: list[Decision] = []
         freed = self._end_all_offers(interaction, reason, out)
@@ -211,9 +225,11 @@ class Router:
         Wrap-up lasts the agent's ``wrapup`` or else the queue's; a zero wrap-up frees the
         agent at once. Raises ``AcdError`` if the interaction is not connected.
         """
-        interaction = self._interaction(interaction_id)
+        interaction = self._interactions.get(interaction_id)
+        if interaction is None:
+            raise UnknownInteractionError(interaction_id)
         agent = interaction.agent
-        if interaction.status is not InteractionStatus.CONNECTED or agent is None:
+        if interaction.status is not _CONNECTED or agent is None:
             raise AcdError(
                 f"interaction {interaction_id!r} is {interaction.status}, not connected; "
                 "use remove_interaction for an interaction that is still in the queue"
@@ -233,7 +249,9 @@ class Router:
             )
         )
         self._start_wrapup(agent, interaction, now, out)
-        return self._finish(out)
+        if self.stats is not None:
+            self.stats.record_all(out, now)
+        return out
 
     # Offers
 
@@ -244,14 +262,15 @@ class Router:
         the router connects at once (chat, email, the simulator). Raises
         ``UnknownOfferError`` if the offer is not open or was already accepted.
         """
-        offer = self._open_offer(offer_id)
-        if offer.accepted:
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.accepted:
             raise UnknownOfferError(offer_id)
         out: list[Decision] = []
         interaction = offer.interaction
         offer.accepted = True
-        interaction.status = InteractionStatus.ACCEPTED
-        others = [other for other in interaction.offers if other is not offer]
+        interaction.status = _ACCEPTED
+        offers = interaction.offers
+        others = [other for other in offers if other is not offer] if len(offers) > 1 else []
         for other in others:
             self._end_offer(other, "taken_elsewhere", out)
         out.append(OfferAccepted(offer_id, interaction.interaction_id, offer.agent.agent_id))
@@ -300,7 +319,7 @@ class Router:
         if not interaction.offers:
             self._requeue(interaction, out)
         limit = self._settings.missed_offers_before_not_ready
-        if limit and agent.missed >= limit and agent.status is AgentStatus.AVAILABLE:
+        if limit and agent.missed >= limit and agent.status is _AVAILABLE:
             log.info("agent_not_ready_after_misses", agent_id=agent.agent_id, misses=agent.missed)
             self._set_status(agent, AgentStatus.NOT_READY, self._settings.missed_reason_code, out)
         else:
@@ -654,7 +673,7 @@ class Router:
             other.sort_key[1]
             for other in self._interactions.values()
             if other is not interaction
-            and other.status is InteractionStatus.WAITING
+            and other.status is _WAITING
             and other.rules is interaction.rules
             and other.priority == interaction.priority
         )
@@ -692,13 +711,13 @@ class Router:
     def _enqueue(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         profile = interaction.profile
         assert profile is not None
-        interaction.status = InteractionStatus.WAITING
+        interaction.status = _WAITING
         profile.push_waiting(interaction)
         self._dispatch_interaction(interaction, out)
 
     def _dispatch_interaction(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         profile = interaction.profile
-        if profile is None or interaction.status is not InteractionStatus.WAITING:
+        if profile is None or interaction.status is not _WAITING:
             return
         for agent in profile.pop_idle(interaction, self._clock.now()):
             self._offer(interaction, agent, out)
@@ -708,52 +727,88 @@ class Router:
         free = agent.free_channels()
         if not free:
             return
-        best = self._best_waiting(agent, free, self._clock.now())
+        now = self._clock.now()
+        best = self._best_waiting(agent, free, now)
         if best is not None:
-            self._offer(best, agent, out)
+            self._offer(best, agent, out, now)
             return
         agent.version += 1
+        rng = self._rng
         for profile in agent.profiles:
             if profile.channel in free:
-                profile.push_idle(agent, self._rng)
+                profile.push_idle(agent, rng)
 
     def _best_waiting(
         self, agent: AgentRecord, free: tuple[str, ...], now: float
     ) -> InteractionRecord | None:
         best: InteractionRecord | None = None
         best_rank: tuple[float, float, float, int] | None = None
+        agent_id = agent.agent_id
         for profile in agent.profiles:
             if not profile.live or profile.channel not in free:
                 continue
-            candidate = profile.best_for(agent.agent_id, now)
+            # ``Profile.head`` inlined: drop stale entries until a waiting one is on top.
+            heap = profile.waiting
+            candidate = None
+            while heap:
+                entry = heap[0]
+                item = entry[4]
+                if item.version == entry[3] and item.profile is profile and item.status is _WAITING:
+                    candidate = item
+                    break
+                heappop(heap)
             if candidate is None:
                 continue
+            if candidate.excluded and candidate.is_excluded(agent_id, now):
+                candidate = profile.best_for(agent_id, now)
+                if candidate is None:
+                    continue
             # The order of heads across queues: weight, then priority, then wait.
             _, virtual_time, seq = candidate.sort_key
-            priority = float(candidate.priority)
-            if profile.priority_aging is not None:
-                priority += (now - virtual_time) / profile.priority_aging
-            rank = (-float(profile.weight), -priority, virtual_time, seq)
+            aging = profile.priority_aging
+            if aging is None:
+                rank = (profile.neg_weight, -float(candidate.priority), virtual_time, seq)
+            else:
+                priority = candidate.priority + (now - virtual_time) / aging
+                rank = (profile.neg_weight, -priority, virtual_time, seq)
             if best_rank is None or rank < best_rank:
                 best, best_rank = candidate, rank
         return best
 
     def _offer(
-        self, interaction: InteractionRecord, agent: AgentRecord, out: list[Decision]
+        self,
+        interaction: InteractionRecord,
+        agent: AgentRecord,
+        out: list[Decision],
+        now: float | None = None,
     ) -> None:
-        now = self._clock.now()
+        if now is None:
+            now = self._clock.now()
         offer = OfferRecord(self._ids(), interaction, agent, now)
         self._offers[offer.offer_id] = offer
-        if interaction.status is InteractionStatus.WAITING:
-            assert interaction.profile is not None
-            interaction.profile.drop_waiting(interaction)
-            interaction.status = InteractionStatus.OFFERED
+        if interaction.status is _WAITING:
+            profile = interaction.profile
+            assert profile is not None
+            profile.drop_waiting(interaction)
+            interaction.status = _OFFERED
         interaction.offers.append(offer)
         agent.offer = offer
         self._offer_counter += 1
         agent.last_offered[interaction.queue] = self._offer_counter
-        self._schedule(now + interaction.rules.settings.ring_timeout, _OFFER_TIMEOUT, offer, None)
-        out.append(self._offer_decision(offer))
+        ring_timeout = interaction.rules.settings.ring_timeout
+        heapq.heappush(
+            self._timers, (now + ring_timeout, next(self._sequence), _OFFER_TIMEOUT, offer, None)
+        )
+        out.append(
+            Offer(
+                offer.offer_id,
+                interaction.interaction_id,
+                agent.agent_id,
+                interaction.queue,
+                interaction.channel,
+                ring_timeout,
+            )
+        )
         self._refresh(agent, out)
 
     def _offer_decision(self, offer: OfferRecord) -> Offer:
@@ -791,9 +846,14 @@ class Router:
         del self._offers[offer.offer_id]
         interaction.offers.clear()
         agent.offer = None
-        agent.active.setdefault(interaction.channel, set()).add(interaction)
+        channel = interaction.channel
+        items = agent.active.get(channel)
+        if items is None:
+            agent.active[channel] = {interaction}
+        else:
+            items.add(interaction)
         agent.missed = 0
-        interaction.status = InteractionStatus.CONNECTED
+        interaction.status = _CONNECTED
         interaction.agent = agent
         interaction.connected_at = now
         self._in_queue[interaction.queue] -= 1
@@ -832,7 +892,7 @@ class Router:
     def _leave(
         self, interaction: InteractionRecord, outcome: str, out: list[Decision], target: str = ""
     ) -> None:
-        if interaction.status is InteractionStatus.WAITING and interaction.profile is not None:
+        if interaction.status is _WAITING and interaction.profile is not None:
             interaction.profile.drop_waiting(interaction)
         self._in_queue[interaction.queue] -= 1
         self._forget(interaction)
@@ -849,7 +909,7 @@ class Router:
         )
 
     def _forget(self, interaction: InteractionRecord) -> None:
-        interaction.status = InteractionStatus.ENDED
+        interaction.status = _ENDED
         interaction.version += 1
         del self._interactions[interaction.interaction_id]
         if interaction.profile is not None:
@@ -875,7 +935,7 @@ class Router:
             out.append(JoinRejected(interaction.interaction_id, target, refusal))
             self._leave(interaction, "overflowed", out, target)
             return
-        if interaction.status is InteractionStatus.WAITING and interaction.profile is not None:
+        if interaction.status is _WAITING and interaction.profile is not None:
             interaction.profile.drop_waiting(interaction)
         self._in_queue[interaction.queue] -= 1
         self._forget(interaction)
@@ -942,7 +1002,7 @@ class Router:
             new=status.value,
             reason=reason,
         )
-        if status is AgentStatus.AVAILABLE:
+        if status is _AVAILABLE:
             agent.missed = 0
             agent.free_since = self._clock.now()
             self._dispatch_agent(agent, out)
@@ -958,15 +1018,23 @@ class Router:
 
     def _refresh(self, agent: AgentRecord, out: list[Decision]) -> None:
         """Derive the agent's state from its work; the one place that changes ``state``."""
-        new = agent.derive_state()
+        # The same derivation as ``AgentRecord.derive_state``, inlined for speed.
+        if agent.offer is not None:
+            new = _RESERVED
+        elif agent.active:
+            new = _BUSY
+        elif agent.wrapup_until is not None:
+            new = _WRAP_UP
+        else:
+            new = _IDLE
         old = agent.state
         if new is old:
             return
         agent.state = new
-        if new is AgentState.IDLE:
+        if new is _IDLE:
             agent.free_since = self._clock.now()
         out.append(AgentStateChanged(agent.agent_id, _STATE_NAMES[old], _STATE_NAMES[new]))
-        if new is AgentState.IDLE and agent.agent_id not in self._settings.agents:
+        if new is _IDLE and agent.agent_id not in self._settings.agents:
             # Removed by a reload while working: forget the agent once the work is done.
             self._agents.pop(agent.agent_id, None)
 
@@ -998,7 +1066,7 @@ class Router:
             return target.status in _IN_QUEUE and target.rules is token
         if kind == _STICKY_END:
             return target.status in _IN_QUEUE and target.requirements.agent_id is not None
-        return target.status is InteractionStatus.WAITING
+        return target.status is _WAITING
 
     def _fire(self, timer: Timer, now: float, out: list[Decision]) -> None:
         _, _, kind, target, token = timer
@@ -1009,7 +1077,7 @@ class Router:
         elif kind == _ESCALATION:
             self._escalate(target, token, now, out)
         elif kind == _MAX_WAIT:
-            if target.status is InteractionStatus.WAITING:
+            if target.status is _WAITING:
                 self._overflow(target, out)
         elif kind == _STICKY_END:
             target.requirements = target.requirements.without_sticky_agent()
@@ -1032,7 +1100,7 @@ class Router:
     def _move(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         """Re-index an interaction whose requirements changed, keeping its place."""
         profile = self._profile(interaction.requirements, interaction.rules)
-        waiting = interaction.status is InteractionStatus.WAITING
+        waiting = interaction.status is _WAITING
         if waiting and interaction.profile is not None:
             interaction.profile.drop_waiting(interaction)
         self._set_profile(interaction, profile)

@@ -182,8 +182,11 @@ class Statistics:
     # Feeding
 
     def record_all(self, decisions: Iterable[Decision], now: float) -> None:
+        handlers = self._handlers
         for decision in decisions:
-            self.record(decision, now)
+            handler = handlers.get(type(decision))
+            if handler is not None:
+                handler(decision, now)
 
     def record(self, decision: Decision, now: float) -> None:
         """Count one decision made at ``now``."""
@@ -303,7 +306,8 @@ class Statistics:
         return (now // self.interval) * self.interval
 
     def _queue_counters(self, queue: str, now: float) -> tuple[QueueCounters, QueueCounters]:
-        key = (self._bucket(now), queue)
+        interval = self.interval
+        key = ((now // interval) * interval, queue)
         counters = self._queues.get(key)
         if counters is None:
             counters = self._queues[key] = QueueCounters()
@@ -312,12 +316,9 @@ class Statistics:
             totals = self._totals[queue] = QueueCounters()
         return counters, totals
 
-    def _count_queue(self, queue: str, now: float, name: str) -> None:
-        for counters in self._queue_counters(queue, now):
-            setattr(counters, name, getattr(counters, name) + 1)
-
     def _agent(self, agent_id: str, now: float) -> AgentCounters:
-        key = (self._bucket(now), agent_id)
+        interval = self.interval
+        key = ((now // interval) * interval, agent_id)
         counters = self._agents.get(key)
         if counters is None:
             counters = self._agents[key] = AgentCounters()
@@ -328,7 +329,9 @@ class Statistics:
 
     def _queued(self, decision: Queued, now: float) -> None:
         self._enqueued[decision.interaction_id] = now
-        self._count_queue(decision.queue, now, "offered")
+        counters, totals = self._queue_counters(decision.queue, now)
+        counters.offered += 1
+        totals.offered += 1
 
     def _overflowed(self, decision: Overflow, now: float) -> None:
         enqueued = self._enqueued.pop(decision.interaction_id, now)
@@ -407,24 +410,22 @@ class Statistics:
                 counters.wrapup_time += spent
         self._agent(decision.agent_id, now).wrapup_time += spent
 
-    def _mode(self, agent_id: str) -> str:
-        state = self._state.get(agent_id, "idle")
-        if state != "idle":
-            return state
-        status = self._status.get(agent_id, "logged_out")
-        return "idle" if status == "available" else status
-
     def _switch_mode(self, agent_id: str, now: float) -> None:
         previous = self._mode_since.get(agent_id)
-        if previous is not None:
+        if previous is not None and now > previous[1]:
             self._add_mode_time(agent_id, previous[0], previous[1], now)
-        self._mode_since[agent_id] = (self._mode(agent_id), now)
+        state = self._state.get(agent_id, "idle")
+        if state == "idle":
+            status = self._status.get(agent_id, "logged_out")
+            state = "idle" if status == "available" else status
+        self._mode_since[agent_id] = (state, now)
 
     def _add_mode_time(self, agent_id: str, mode: str, start: float, end: float) -> None:
         if end <= start:
             return
-        bucket = self._bucket(start)
-        if end <= bucket + self.interval:
+        interval = self.interval
+        bucket = (start // interval) * interval
+        if end <= bucket + interval:
             modes = self._agent(agent_id, bucket).modes
             modes[mode] = modes.get(mode, 0.0) + end - start
             return
