@@ -56,8 +56,11 @@ class Engine:
         *,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
+        twilio_rest_client: Any = None,
     ) -> None:
+        """``twilio_rest_client`` replaces the live Twilio REST client (tests capture calls)."""
         self.config = config
+        self._twilio_rest_client = twilio_rest_client
         self.clock = clock or SystemClock()
         self.environ = environ
         self.bus = EventBus(self.clock)
@@ -202,6 +205,7 @@ class Engine:
                 self.calls,
                 public_url=config.public_url,
                 environ=self.environ,
+                rest_client=self._twilio_rest_client,
                 **common,
             )
             setup_twilio_routes(self.app, twilio)
