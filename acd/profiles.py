@@ -116,6 +116,8 @@ class Profile:
     __slots__ = (
         "agents",
         "channel",
+        "head_item",
+        "head_rank",
         "idle",
         "key",
         "live",
@@ -143,6 +145,10 @@ class Profile:
         self.idle: list[IdleEntry] = []
         self.live = 0
         self.users = 0
+        # The router's rank of the head of ``waiting`` and that head, cached between
+        # pushes and drops (None when unknown, and always None under priority aging).
+        self.head_rank: tuple[float, float, float, int] | None = None
+        self.head_item: InteractionRecord | None = None
 
     # Waiting interactions
 
@@ -150,6 +156,7 @@ class Profile:
         """Add ``interaction``, whose ``profile`` the caller has set to this profile."""
         version = interaction.version + 1
         interaction.version = version
+        self.head_rank = None
         primary, virtual_time, seq = interaction.sort_key
         heapq.heappush(self.waiting, (primary, virtual_time, seq, version, interaction))
         self.live += 1
@@ -161,6 +168,7 @@ class Profile:
         """Forget ``interaction`` (its heap entry goes stale and is discarded later)."""
         interaction.version += 1
         self.live -= 1
+        self.head_rank = None
 
     def head(self) -> InteractionRecord | None:
         heap = self.waiting

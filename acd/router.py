@@ -747,33 +747,40 @@ class Router:
         for profile in agent.profiles:
             if not profile.live or profile.channel not in free:
                 continue
-            # ``Profile.head`` inlined: drop stale entries until a waiting one is on top.
-            heap = profile.waiting
-            candidate = None
-            while heap:
-                entry = heap[0]
-                item = entry[4]
-                if item.version == entry[3] and item.profile is profile and item.status is _WAITING:
-                    candidate = item
-                    break
-                heappop(heap)
-            if candidate is None:
-                continue
-            if candidate.excluded and candidate.is_excluded(agent_id, now):
-                candidate = profile.best_for(agent_id, now)
+            rank = profile.head_rank
+            if rank is not None:
+                candidate = profile.head_item
+                assert candidate is not None
+                if candidate.excluded and candidate.is_excluded(agent_id, now):
+                    rank = None
+            else:
+                candidate = self._profile_head(profile)
                 if candidate is None:
                     continue
-            # The order of heads across queues: weight, then priority, then wait.
-            _, virtual_time, seq = candidate.sort_key
-            aging = profile.priority_aging
-            if aging is None:
-                rank = (profile.neg_weight, -float(candidate.priority), virtual_time, seq)
-            else:
-                priority = candidate.priority + (now - virtual_time) / aging
-                rank = (profile.neg_weight, -priority, virtual_time, seq)
+            if rank is None:
+                if candidate.excluded and candidate.is_excluded(agent_id, now):
+                    candidate = profile.best_for(agent_id, now)
+                    if candidate is None:
+                        continue
+                rank = _head_rank(profile, candidate, now)
             if best_rank is None or rank < best_rank:
                 best, best_rank = candidate, rank
         return best
+
+    @staticmethod
+    def _profile_head(profile: Profile) -> InteractionRecord | None:
+        """Return the profile's head like ``Profile.head``, and cache its rank if it is fixed."""
+        heap = profile.waiting
+        while heap:
+            entry = heap[0]
+            item = entry[4]
+            if item.version == entry[3] and item.profile is profile and item.status is _WAITING:
+                if profile.priority_aging is None:
+                    profile.head_item = item
+                    profile.head_rank = (profile.neg_weight, entry[0], entry[1], entry[2])
+                return item
+            heappop(heap)
+        return None
 
     def _offer(
         self,
@@ -1157,6 +1164,18 @@ class Router:
 def queue_order(interaction: InteractionRecord, now: float) -> tuple[float, float, int]:
     """Return the sort key of an interaction's place in its queue at ``now``."""
     return (-_effective_priority(interaction, now), interaction.sort_key[1], interaction.seq)
+
+
+def _head_rank(
+    profile: Profile, interaction: InteractionRecord, now: float
+) -> tuple[float, float, float, int]:
+    """Return the order of queue heads for an agent: weight, then priority, then wait."""
+    _, virtual_time, seq = interaction.sort_key
+    aging = profile.priority_aging
+    if aging is None:
+        return (profile.neg_weight, -float(interaction.priority), virtual_time, seq)
+    priority = interaction.priority + (now - virtual_time) / aging
+    return (profile.neg_weight, -priority, virtual_time, seq)
 
 
 def _effective_priority(interaction: InteractionRecord, now: float) -> float:
