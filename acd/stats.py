@@ -220,8 +220,9 @@ class Statistics:
         self._switch_mode(decision.agent_id, now)
 
     def _state_changed(self, decision: AgentStateChanged, now: float) -> None:
-        self._state[decision.agent_id] = decision.new
-        self._switch_mode(decision.agent_id, now)
+        agent_id = decision.agent_id
+        self._state[agent_id] = decision.new
+        self._switch_mode(agent_id, now)
 
     def record_hold(self, interaction_id: str, on_hold: bool, now: float) -> None:
         """Count hold time of a connected interaction (talk + hold is measured anyway)."""
@@ -382,8 +383,9 @@ class Statistics:
         if connected is None:
             return
         queue, agent_id, since, enqueued = connected
-        self.record_hold(decision.interaction_id, False, now)
-        hold = self._hold_spent.pop(decision.interaction_id, 0.0)
+        if self._holds:
+            self.record_hold(decision.interaction_id, False, now)
+        hold = self._hold_spent.pop(decision.interaction_id, 0.0) if self._hold_spent else 0.0
         for counters in self._queue_counters(queue, enqueued):
             counters.handled += 1
             counters.handle_time += now - since
