@@ -60,7 +60,7 @@ class VoiceLeg:
 
 @dataclass
 class LiveInteraction:
-    """What the engine knows about an interaction beyond the router's view."""
+    """The engine's record of an interaction, beyond the router's view."""
 
     interaction_id: str
     channel: str
@@ -373,7 +373,7 @@ class AcdService:
         self._connecting[decision.offer_id] = task
 
     async def _connect_agent(self, live: LiveInteraction, offer: d.Offer) -> None:
-        """Ring the agent's endpoint; answer connects, anything else is a miss."""
+        """Ring the agent's endpoint: an answer connects, any other result is a miss."""
         assert live.voice is not None
         agent = self._settings.agents.get(offer.agent_id)
         endpoint = AgentEndpoint(

@@ -54,7 +54,7 @@ FINAL_ACTIONS = (Transfer, Hangup)
 
 
 class SessionStore(Protocol):
-    """Where IVR session state lives between steps (the store implements it)."""
+    """Storage of IVR session state between steps (the store implements it)."""
 
     async def save_session(self, call_id: str, state: dict[str, Any]) -> None: ...
 
@@ -116,7 +116,7 @@ class CallService:
         self._http = http
         self._controls = controls if controls is not None else {}
         # Webhook connectors hold no coroutine per call, so their calls' state is saved
-        # after every step; the others keep it in memory for the call's lifetime.
+        # after every step. The others keep it in memory for the call's lifetime.
         self._persistent = persistent_connectors
         self._calls: dict[str, LiveCall] = {}
         self._tasks = TaskSupervisor("calls")

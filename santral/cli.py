@@ -37,8 +37,8 @@ def run(config_path: Path) -> None:
     from santral.engine import serve
     from santral.logging import configure_logging
 
-    given = click.get_current_context().get_parameter_source("config_path")
-    if not config_path.exists() and given is not ParameterSource.DEFAULT:
+    source = click.get_current_context().get_parameter_source("config_path")
+    if not config_path.exists() and source is not ParameterSource.DEFAULT:
         raise click.ClickException(
             f"configuration file {config_path} not found; check the path given to -c"
         )

@@ -25,7 +25,7 @@ class SystemClock:
 
 
 class VirtualClock:
-    """A clock that moves only when told to, for tests and the simulator."""
+    """A clock that moves only when advanced, for tests and the simulator."""
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start

@@ -9,7 +9,7 @@ YAML scalar or flow collection, so ``8081``, ``true`` and ``[en, tr]`` keep thei
 named ``*_env`` hold the name of the environment variable that carries the secret.
 
 Errors name the file, line and column of the bad value (or the environment variable that
-set it) and say what was expected.
+set it) and state what was expected.
 """
 
 from __future__ import annotations

@@ -301,7 +301,7 @@ class Engine:
 
 
 class _StoreHistory:
-    """The store's caller history in the shape CTI asks for."""
+    """The store's caller history in the form CTI requests."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store

@@ -4,7 +4,7 @@
 presses the keys of a ``KeyScript``; what the caller would hear is reported as
 ``CallerOutput`` lines. ``santral call NUMBER --live`` uses it through the running
 engine's WebSocket at ``/api/virtual/call``; tests and load tests use it in process. The
-agent leg is the agent's console: ``connect_agent`` answers at once, because the agent
+agent leg is the agent's console: ``connect_agent`` connects at once, because the agent
 has already accepted the offer there.
 
 Key scripts are space-separated tokens, one per prompt as in ``santral call``: keys
@@ -59,7 +59,7 @@ DIGIT_RUN = re.compile(r"\d{4,}")
 
 @dataclass(frozen=True)
 class CallerOutput:
-    """One thing the virtual caller hears or sees: ``kind`` and a line of text."""
+    """One line of the virtual caller's output: its ``kind`` and text."""
 
     kind: str  # prompt, gather, queued, connected, hold, transfer, ended, error
     text: str
@@ -84,7 +84,7 @@ def parse_keys(text: str) -> list[str]:
 
 @dataclass
 class KeyScript:
-    """What a virtual caller does: keys to press, and when to hang up.
+    """A virtual caller's script: keys to press, and when to hang up.
 
     ``key_gap`` is the time between key presses. ``hang_up_in_queue`` hangs up after that
     many seconds of waiting in a queue (None waits for an agent). ``time_scale``
@@ -119,7 +119,7 @@ class VirtualConnector:
         self._new_call_id = call_ids or (lambda: f"virtual-{uuid.uuid4().hex[:16]}")
         self._tasks = TaskSupervisor("virtual")
         # Results the next agent legs get, per agent id, for testing misses; an agent with
-        # none left answers at once, since the agent accepted the offer in the console.
+        # none left is connected at once, since the agent accepted the offer in the console.
         self.agent_leg_results: dict[str, list[AgentLegResult]] = {}
         self.completed = 0
 
@@ -437,7 +437,7 @@ def run_live_call(
     """Place a live call into the engine configured by ``config_path`` and print it.
 
     Raises ``ValueError`` for an invalid key script and ``OSError`` (or an aiohttp
-    ``ClientError``) when no engine answers at the configured address.
+    ``ClientError``) when no engine listens at the configured address.
     """
     from santral.config import load_config
 
