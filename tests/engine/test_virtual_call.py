@@ -194,9 +194,9 @@ async def test_busy_agent_leg_goes_to_next_agent(engine: Engine) -> None:
             "+905551112277", "100", KeyScript(keys=["1", "3"], time_scale=0.0), lambda _: None
         )
     )
-    offer = await asyncio.wait_for(offered, 10)
+    offer = await asyncio.wait_for(offered, 30)
     await engine.acd.accept("bob", offer.offer_id)  # type: ignore[attr-defined]
-    ended = await asyncio.wait_for(missed, 10)
+    ended = await asyncio.wait_for(missed, 30)
     assert ended.reason == "busy"  # type: ignore[attr-defined]
     assert engine.acd.router.interaction(offer.interaction_id).status == "waiting"  # type: ignore[attr-defined]
     call.cancel()
