@@ -71,9 +71,11 @@ async def test_one_token_per_prompt_reaches_queue(engine: Engine, crm: str) -> N
     offer = await asyncio.wait_for(offered, 10)
     assert offer.queue == "billing"  # type: ignore[attr-defined]
     gathers = [item.text for item in heard if item.kind == "gather"]
-    assert gathers.count("pressed *********** (terminator)") + gathers.count(
-        "pressed *********** (max_digits)"
-    ) == 1
+    assert (
+        gathers.count("pressed *********** (terminator)")
+        + gathers.count("pressed *********** (max_digits)")
+        == 1
+    )
     prompts = " ".join(item.text for item in heard if item.kind == "prompt")
     assert "12345678903" not in prompts
     call.cancel()
