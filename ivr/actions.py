@@ -3,7 +3,7 @@
 The interpreter is pure. ``ivr.interpreter.start`` and ``ivr.interpreter.handle`` take one
 of the events below and return the new JSON state and a list of actions. Connectors turn
 media actions (play, say, gather, record, transfer, hang up) into platform operations and
-report what happened as the next event; the engine carries out the others (HTTP request,
+report what happened as the next event. The engine carries out the others (HTTP request,
 enqueue) and reports their results the same way.
 
 Every type here is a frozen dataclass with a ``kind`` tag, and ``to_dict``/``event_from_dict``
@@ -83,7 +83,7 @@ class Gather(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class Record(Action):
-    """Record the caller; answer with ``RecordingFinished``."""
+    """Record the caller; the result comes back as ``RecordingFinished``."""
 
     kind: ClassVar[str] = "record"
     name: str
@@ -110,7 +110,7 @@ class Hangup(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class HttpRequest(Action):
-    """A data dip the engine performs; answer with ``HttpResult``."""
+    """A data dip the engine performs; the result comes back as ``HttpResult``."""
 
     kind: ClassVar[str] = "http"
     request_id: str
@@ -125,7 +125,7 @@ class HttpRequest(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class Enqueue(Action):
-    """Hand the call to an ACD queue; the engine answers later with ``QueueResult``."""
+    """Hand the call to an ACD queue; the engine reports the outcome later as ``QueueResult``."""
 
     kind: ClassVar[str] = "enqueue"
     queue: str
@@ -174,7 +174,7 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class CallInfo:
-    """What is known about a call when it reaches the IVR."""
+    """The facts about a call when it reaches the IVR."""
 
     call_id: str
     caller: str

@@ -18,7 +18,7 @@ from ivr.actions import Action, CallInfo, Event, QueueResult
 
 
 class AgentLegResult(enum.Enum):
-    """How an attempt to connect a caller to an agent's endpoint ended."""
+    """The outcome of an attempt to connect a caller to an agent's endpoint."""
 
     ANSWERED = "answered"
     NO_ANSWER = "no_answer"
@@ -35,7 +35,7 @@ class AgentLegResult(enum.Enum):
 
 @dataclass(frozen=True)
 class AgentEndpoint:
-    """Where an agent answers voice calls: a phone number, SIP URI or Twilio Client id."""
+    """The address where an agent takes voice calls: a number, SIP URI or Twilio Client id."""
 
     agent_id: str
     address: str
@@ -78,7 +78,7 @@ class AgentLegControl(CallControl, Protocol):
 
 @dataclass(frozen=True)
 class QueueStatus:
-    """What a caller waiting in a queue should hear, for connectors to announce.
+    """The queue status a waiting caller should hear, for connectors to announce.
 
     ``outcome`` is None while the caller waits; once set, pass it to ``CallFlow.handle``.
     """

@@ -7,9 +7,9 @@ engine's WebSocket at ``/api/virtual/call``; tests and load tests use it in proc
 agent leg is the agent's console: ``connect_agent`` connects at once, because the agent
 has already accepted the offer there.
 
-Key scripts are space-separated tokens, one per prompt as in ``santral call``: keys
-(``0``-``9``, ``*``, ``#``; ``79927398713#`` is eleven digits and the terminator), ``-`` (or
-``w``) to press nothing so the collection times out, or ``!`` to hang up. When a
+Key scripts are space-separated tokens, one per prompt as in ``santral call``. A token is
+keys (``0``-``9``, ``*``, ``#``, so ``79927398713#`` is eleven digits and the terminator),
+``-`` (or ``w``) to press nothing so the collection times out, or ``!`` to hang up. When a
 collection ends in the middle of a token, the rest of that token is dropped; keys of later
 tokens go to the next collections, as a caller typing ahead would.
 """
@@ -118,8 +118,8 @@ class VirtualConnector:
         # Ids must stay unique across engine restarts: the store keys records by them.
         self._new_call_id = call_ids or (lambda: f"virtual-{uuid.uuid4().hex[:16]}")
         self._tasks = TaskSupervisor("virtual")
-        # Results the next agent legs get, per agent id, for testing misses; an agent with
-        # none left is connected at once, since the agent accepted the offer in the console.
+        # Results of the next agent legs per agent id, for testing misses. An agent with none
+        # left is connected at once, because the agent accepted the offer in the console.
         self.agent_leg_results: dict[str, list[AgentLegResult]] = {}
         self.completed = 0
 
