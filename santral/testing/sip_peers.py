@@ -67,16 +67,31 @@ def free_sip_port() -> int:
     raise RuntimeError("no free SIP port for UDP, TCP and TLS found on 127.0.0.1 after 50 tries")
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    """Stop ``process`` by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
+def stop_process(
+    process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT, *, group: bool = False
+) -> None:
+    """Stop ``process`` by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+    With ``group`` the whole process group led by ``process`` gets the signals, so forked
+    workers (Kamailio's children) cannot outlive it. The group must have been started with
+    ``start_new_session=True``.
+    """
+    if group:
+        _signal_group(process, signal.SIGTERM)
+    elif process.poll() is None:
+        process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout)
+    if group:
+        _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal_number)
 
 
 @dataclass
@@ -118,7 +133,9 @@ class Kamailio:
         if self.with_auth:
             command += ["-A", "WITH_AUTH"]
         with (self.workdir / "kamailio.log").open("wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         if not self._wait_ready():
             self.stop()
             raise RuntimeError(
@@ -155,7 +172,7 @@ class Kamailio:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_process(self.process)
+            stop_process(self.process, group=True)
             self.process = None
 
 
