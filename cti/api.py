@@ -72,6 +72,23 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
+HTTP_ERROR_CODES = {404: "not_found", 405: "invalid", 401: "unauthorized", 403: "forbidden"}
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer routing errors under ``/api/`` (unknown path, wrong method) in the JSON format."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if not request.path.startswith("/api/") or error.status not in HTTP_ERROR_CODES:
+            raise
+        message = f"{error.reason}: {request.method} {request.path}"
+        return error_response(error.status, HTTP_ERROR_CODES[error.status], message)
+
+
 async def read_body(request: web.Request, model: type[BodyT]) -> BodyT:
     """Parse the JSON body into ``model``; raise ``web.HTTPBadRequest`` saying what is wrong."""
     if request.content_length is not None and request.content_length > MAX_BODY:

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from cti.api import RestApi
+from cti.api import RestApi, json_errors
 from cti.auth import Authenticator
 from cti.hub import Hub
 from cti.openapi import EVENTS_SCHEMA, openapi_document
@@ -61,6 +61,7 @@ def setup(
     hub = Hub(bus=bus, desk=desk, settings=settings, store=store, clock=clock, webhooks=webhooks)
     auth = Authenticator(settings, clock)
     app[HUB_KEY] = hub
+    app.middlewares.append(json_errors)
     app[AUTH_KEY] = auth
 
     app.router.add_routes(RestApi(desk, hub, auth).routes())

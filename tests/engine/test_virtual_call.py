@@ -201,3 +201,18 @@ async def test_busy_agent_leg_goes_to_next_agent(engine: Engine) -> None:
     assert engine.acd.router.interaction(offer.interaction_id).status == "waiting"  # type: ignore[attr-defined]
     call.cancel()
     await asyncio.gather(call, return_exceptions=True)
+
+
+async def test_api_routing_errors_are_json(engine: Engine) -> None:
+    import aiohttp
+
+    base = f"http://127.0.0.1:{engine.http_port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/api/login") as reply:
+            assert reply.status == 405
+            assert (await reply.json())["error"]["code"] == "invalid"
+        async with session.get(f"{base}/api/no-such-thing") as reply:
+            assert reply.status == 404
+            assert (await reply.json())["error"]["code"] == "not_found"
+        async with session.get(f"{base}/no-such-page") as reply:
+            assert reply.status == 404
