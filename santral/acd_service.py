@@ -59,6 +59,15 @@ class VoiceLeg:
 
 
 @dataclass
+class OpenOffer:
+    """An offer the router made and has not ended: when, and the screen pop it carried."""
+
+    decision: d.Offer
+    created_at: float
+    pop: dict[str, Any]
+
+
+@dataclass
 class LiveInteraction:
     """The engine's record of an interaction, beyond the router's view."""
 
@@ -115,14 +124,13 @@ class AcdService:
         self._settings = settings
         self.router = Router(settings, self._clock)
         self._interactions: dict[str, LiveInteraction] = {}
-        self._offers: dict[str, d.Offer] = {}
+        self._offers: dict[str, OpenOffer] = {}
         self._connecting: dict[str, asyncio.Task[None]] = {}
         self._wrapups: dict[str, str] = {}
         self._dispositions_given: dict[str, tuple[str, str]] = {}
-        self._offered_at: dict[str, float] = {}
-        self._offer_pops: dict[str, dict[str, Any]] = {}
         self._dispositions = list(disposition_codes)
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
         self._channels: dict[str, WrittenChannel] = {}
         self._phone_paused: set[str] = set()
         self._last_discard = self._clock.now()
@@ -203,7 +211,7 @@ class AcdService:
             outcome = "full" if rejected.reason == "queue_full" else "no_agents"
             log.info("queue_join_rejected", queue=request.queue, reason=rejected.reason)
             return QueueResult(outcome=outcome)
-        self._publish_queued(live, request)
+        self._publish_queued(live, request.priority, request)
         self._apply(decisions)
         return interaction_id
 
@@ -268,42 +276,42 @@ class AcdService:
                 self._requeued(decision)
             case d.WrapupStarted():
                 self._wrapups[decision.agent_id] = decision.interaction_id
-                self._publish(ev.WrapupStarted(**_fields(decision)))
+                self.publish(ev.WrapupStarted(**_fields(decision)))
             case d.WrapupEnded():
                 self._wrapups.pop(decision.agent_id, None)
                 disposition, notes = self._dispositions_given.pop(decision.agent_id, ("", ""))
-                self._publish(
+                self.publish(
                     ev.WrapupEnded(**_fields(decision), disposition=disposition, notes=notes)
                 )
             case d.AgentStatusChanged():
-                self._publish(ev.AgentStatusChanged(**_fields(decision)))
+                self.publish(ev.AgentStatusChanged(**_fields(decision)))
             case d.AgentStateChanged():
-                self._publish(ev.AgentStateChanged(**_fields(decision)))
+                self.publish(ev.AgentStateChanged(**_fields(decision)))
             case d.Escalated():
                 log.info("interaction_escalated", **_fields(decision))
             case d.Overflow() | d.JoinRejected():
                 log.info("interaction_overflow", **_fields(decision))
 
-    def _publish(self, event: ev.Event) -> None:
-        self._bus.publish(event)
-
     def publish(self, event: ev.Event) -> None:
-        """Publish an adapter's event (typing, for example) on the engine's bus."""
+        """Publish an event on the engine's bus (adapters use it for typing, for example)."""
         self._bus.publish(event)
 
-    def _publish_queued(self, live: LiveInteraction, request: EnqueueRequest) -> None:
-        self._publish(
+    def _publish_queued(
+        self, live: LiveInteraction, priority: int, request: EnqueueRequest | None = None
+    ) -> None:
+        """Publish that ``live`` waits in its queue; ``request`` adds what it joined with."""
+        self.publish(
             ev.InteractionQueued(
                 interaction_id=live.interaction_id,
                 channel=live.channel,
                 queue=live.queue,
                 caller=live.caller,
                 called=live.called,
-                call_id=request.call_id,
-                priority=request.priority,
-                language=request.language or "",
-                skills=dict(request.skills),
-                attributes=dict(request.attributes),
+                call_id=live.voice.call_id if live.voice else "",
+                priority=priority,
+                language=(request.language or "") if request else "",
+                skills=dict(request.skills) if request else {},
+                attributes=dict(request.attributes) if request else {},
             )
         )
 
@@ -311,21 +319,9 @@ class AcdService:
         live = self._interactions.get(decision.interaction_id)
         if live is not None and live.queue != decision.queue:
             live.queue = decision.queue
-            self._publish(
-                ev.InteractionQueued(
-                    interaction_id=live.interaction_id,
-                    channel=live.channel,
-                    queue=live.queue,
-                    caller=live.caller,
-                    called=live.called,
-                    call_id=live.voice.call_id if live.voice else "",
-                    priority=decision.priority,
-                )
-            )
+            self._publish_queued(live, decision.priority)
 
     def _offered(self, offer: d.Offer) -> None:
-        self._offers[offer.offer_id] = offer
-        self._offered_at[offer.offer_id] = self._clock.now()
         live = self._interactions.get(offer.interaction_id)
         pop: dict[str, Any] = {}
         if live is not None:
@@ -341,8 +337,8 @@ class AcdService:
             }
             if live.channel != "voice":
                 pop["messages"] = list(live.attributes.get("messages", []))
-            self._offer_pops[offer.offer_id] = pop
-        self._publish(
+        self._offers[offer.offer_id] = OpenOffer(offer, self._clock.now(), pop)
+        self.publish(
             ev.OfferCreated(
                 offer_id=offer.offer_id,
                 interaction_id=offer.interaction_id,
@@ -358,14 +354,17 @@ class AcdService:
             self._apply_accept(offer.offer_id)
 
     def _apply_accept(self, offer_id: str) -> None:
-        offer = self._offers.get(offer_id)
-        connect_now = offer is not None and offer.channel != "voice"
+        open_offer = self._offers.get(offer_id)
+        connect_now = open_offer is not None and open_offer.decision.channel != "voice"
         self._apply(self.router.accept(offer_id, connect=connect_now))
 
     def _accepted(self, decision: d.OfferAccepted) -> None:
         live = self._interactions.get(decision.interaction_id)
-        offer = self._offers.get(decision.offer_id)
-        if live is None or offer is None or live.voice is None or offer.channel != "voice":
+        open_offer = self._offers.get(decision.offer_id)
+        if live is None or open_offer is None or live.voice is None:
+            return
+        offer = open_offer.decision
+        if offer.channel != "voice":
             return
         task = self._tasks.spawn(
             self._connect_agent(live, offer), name=f"connect-{decision.offer_id}"
@@ -411,26 +410,22 @@ class AcdService:
 
     def _offer_ended(self, decision: d.OfferEnded) -> None:
         self._offers.pop(decision.offer_id, None)
-        self._offered_at.pop(decision.offer_id, None)
-        self._offer_pops.pop(decision.offer_id, None)
         live = self._interactions.get(decision.interaction_id)
         if live is not None:
             live.offers.discard(decision.offer_id)
         ringing = self._connecting.pop(decision.offer_id, None)
         if ringing is not None:
             ringing.cancel()
-        self._publish(ev.OfferEnded(**_fields(decision)))
+        self.publish(ev.OfferEnded(**_fields(decision)))
 
     def _connected(self, decision: d.Connected) -> None:
         self._offers.pop(decision.offer_id, None)
-        self._offered_at.pop(decision.offer_id, None)
-        self._offer_pops.pop(decision.offer_id, None)
         live = self._interactions.get(decision.interaction_id)
         if live is not None:
             live.connected_at = self._clock.now()
             live.agent_id = decision.agent_id
             live.offers.discard(decision.offer_id)
-        self._publish(
+        self.publish(
             ev.InteractionConnected(
                 interaction_id=decision.interaction_id,
                 agent_id=decision.agent_id,
@@ -441,7 +436,7 @@ class AcdService:
 
     def _ended(self, decision: d.InteractionEnded) -> None:
         live = self._interactions.pop(decision.interaction_id, None)
-        self._publish(
+        self.publish(
             ev.InteractionEnded(
                 interaction_id=decision.interaction_id,
                 outcome=decision.outcome,
@@ -456,10 +451,13 @@ class AcdService:
         live.voice.on_result(result)
 
     def _rearm(self) -> None:
+        """Arm the one timer at the router's next due time; keep it if that did not move."""
+        due = self.router.next_timer()
+        if self._timer is not None and due == self._timer_due:
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        due = self.router.next_timer()
         if due is None:
             return
         try:
@@ -468,6 +466,7 @@ class AcdService:
             return
         delay = max(0.0, due - self._clock.now())
         self._timer = loop.call_later(delay, self._fire)
+        self._timer_due = due
 
     def _fire(self) -> None:
         self._timer = None
@@ -487,14 +486,14 @@ class AcdService:
     def agent_view(self, agent_id: str) -> dict[str, Any]:
         view = self._router_call(agent_id, lambda: self.router.agent(agent_id))
         settings = self._settings.agents.get(agent_id)
-        offer = self._offers.get(view.offer_id) if view.offer_id else None
+        open_offer = self._offers.get(view.offer_id) if view.offer_id else None
         return {
             "agent_id": agent_id,
             "name": settings.name if settings is not None and settings.name else agent_id,
             "status": view.status,
             "reason": view.reason,
             "state": view.state,
-            "offer": self._offer_view(offer) if offer is not None else None,
+            "offer": self._offer_view(open_offer) if open_offer is not None else None,
             "interactions": [
                 self._interaction_view(self._interactions[item])
                 for item in view.interactions
@@ -507,16 +506,16 @@ class AcdService:
             ),
         }
 
-    def _offer_view(self, offer: d.Offer) -> dict[str, Any]:
-        live = self._interactions.get(offer.interaction_id)
+    def _offer_view(self, open_offer: OpenOffer) -> dict[str, Any]:
+        offer = open_offer.decision
         return {
             "offer_id": offer.offer_id,
             "interaction_id": offer.interaction_id,
             "queue": offer.queue,
             "channel": offer.channel,
             "timeout": offer.timeout,
-            "expires_at": self._offered_at.get(offer.offer_id, 0.0) + offer.timeout,
-            "pop": dict(self._offer_pops.get(offer.offer_id, live.pop if live else {})),
+            "expires_at": open_offer.created_at + offer.timeout,
+            "pop": dict(open_offer.pop),
         }
 
     def _interaction_view(self, live: LiveInteraction) -> dict[str, Any]:
@@ -589,7 +588,7 @@ class AcdService:
         live.on_hold = on_hold
         if self.router.stats is not None:
             self.router.stats.record_hold(interaction_id, on_hold, self._clock.now())
-        self._publish(
+        self.publish(
             ev.InteractionHeld(interaction_id=interaction_id, agent_id=agent_id, on_hold=on_hold)
         )
 
@@ -622,7 +621,7 @@ class AcdService:
     def _end_transferred(self, live: LiveInteraction) -> None:
         live.voice = None
         self.end(live.interaction_id)
-        self._publish(
+        self.publish(
             ev.InteractionEnded(
                 interaction_id=live.interaction_id,
                 outcome="transferred",
@@ -707,7 +706,7 @@ class AcdService:
             return
         entry = {"direction": direction, "from": sender, "text": text, "subject": subject}
         live.attributes.setdefault("messages", []).append(entry)
-        self._publish(
+        self.publish(
             ev.InteractionMessage(
                 interaction_id=interaction_id,
                 channel=live.channel,
@@ -743,14 +742,14 @@ class AcdService:
             raise DeskError(message, code, agent_id=agent_id) from error
 
     def _own_offer(self, agent_id: str, offer_id: str) -> d.Offer:
-        offer = self._offers.get(offer_id)
-        if offer is None or offer.agent_id != agent_id:
+        open_offer = self._offers.get(offer_id)
+        if open_offer is None or open_offer.decision.agent_id != agent_id:
             raise DeskError(
                 f"offer {offer_id!r} is not open for agent {agent_id!r}",
                 "not_found",
                 agent_id=agent_id,
             )
-        return offer
+        return open_offer.decision
 
     def _own_interaction(self, agent_id: str, interaction_id: str) -> LiveInteraction:
         live = self._interactions.get(interaction_id)

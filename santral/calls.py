@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,7 +86,12 @@ class LiveCall:
     ended: bool = False
     ivr_finished: bool = False
     path_published: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The last queue's details stay after the queue gives the call back, so survey answers
+    # and the call's outcome can refer to it.
+    last_interaction_id: str = ""
+    queue: str = ""
+    exit_key: str = ""
+    queue_outcome: str = ""
 
 
 class CallService:
@@ -188,6 +193,7 @@ class CallService:
         if isinstance(event, QueueResult):
             call.interaction_id = None
             call.queue_result = None
+            call.queue_outcome = event.outcome
         if isinstance(event, RecordingFinished):
             call.voicemail = True
             self._bus.publish(
@@ -195,7 +201,7 @@ class CallService:
                     call_id=call_id,
                     path=event.name,
                     duration=event.duration,
-                    interaction_id=str(call.extra.get("interaction_id", "")),
+                    interaction_id=call.last_interaction_id,
                 )
             )
         call.state, actions = interpreter.handle(call.dialplans, call.state, event, self._clock)
@@ -232,9 +238,9 @@ class CallService:
         call = self._calls.get(call_id)
         if call is None or call.queue_result is None:
             return None
-        interaction_id = call.extra.get("interaction_id", "")
+        interaction_id = call.last_interaction_id
         live = self._acd.interaction(interaction_id)
-        queue = live.queue if live is not None else str(call.extra.get("queue", ""))
+        queue = live.queue if live is not None else call.queue
         settings = self._acd.settings.queues.get(queue)
         place = self._acd.position(interaction_id)
         position, estimate, waited = place if place is not None else (0, None, 0.0)
@@ -250,7 +256,7 @@ class CallService:
             announce_wait=announcements.estimated_wait if announcements else False,
             periodic_prompts=tuple(announcements.periodic) if announcements else (),
             announce_every=announcements.frequency if announcements else 60.0,
-            exit_key=str(call.extra.get("exit_key", "")),
+            exit_key=call.exit_key,
             outcome=call.queue_result.result() if done else None,
             agent_connected=live is not None and live.connected_at is not None,
         )
@@ -296,7 +302,7 @@ class CallService:
                         call_id=call.info.call_id,
                         question=action.question,
                         score=action.score,
-                        interaction_id=str(call.extra.get("interaction_id", "")),
+                        interaction_id=call.last_interaction_id,
                     )
                 )
             case SetVariables():
@@ -375,11 +381,9 @@ class CallService:
             return outcome
         call.interaction_id = outcome
         call.queue_result = future
-        call.extra.update(
-            interaction_id=outcome,
-            queue=action.queue,
-            exit_key=str(action.attributes.get("exit_key", "")),
-        )
+        call.last_interaction_id = outcome
+        call.queue = action.queue
+        call.exit_key = str(action.attributes.get("exit_key", ""))
         media.append(action)
         return None
 
@@ -436,7 +440,7 @@ class CallService:
             return "abandoned_in_queue"
         if call.voicemail:
             return "voicemail"
-        if call.extra.get("queue_outcome") == "overflow":
+        if call.queue_outcome == "overflow":
             return "overflowed"
         return "abandoned_in_ivr" if not call.ivr_finished or call.ended else "completed_in_ivr"
 

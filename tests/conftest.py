@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPOSITORY / "test-artifacts"
@@ -35,3 +37,11 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / request.node.name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """Undo structlog configuration a test makes, such as a CLI command run in process."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -10,7 +10,7 @@ has already accepted the offer there.
 Key scripts are space-separated tokens, one per prompt as in ``santral call``. A token is
 keys (``0``-``9``, ``*``, ``#``, so ``79927398713#`` is eleven digits and the terminator),
 ``-`` (or ``w``) to press nothing so the collection times out, or ``!`` to hang up. When a
-collection ends in the middle of a token, the rest of that token is dropped; keys of later
+collection ends in the middle of a token, the rest of that token is dropped. Keys of later
 tokens go to the next collections, as a caller typing ahead would.
 """
 
@@ -342,17 +342,16 @@ class VirtualConnector:
             await socket.close()
             return socket
         try:
-            spec = json.loads(message.data)
-            keys = parse_keys(str(spec.get("keys", "")))
-            called = str(spec["called"])
-        except (ValueError, KeyError, TypeError) as error:
+            spec, script = _read_call_request(message.data)
+        except ValueError as error:
+            log.warning("virtual_call_request_invalid", error=str(error))
             await socket.send_json({"kind": "error", "text": f"invalid call request: {error}"})
             await socket.close()
             return socket
+
         outputs: asyncio.Queue[CallerOutput | None] = asyncio.Queue()
-        script = KeyScript(keys=keys, key_gap=float(spec.get("key_gap", 0.3)))
         call_task = self._tasks.spawn(
-            self._live_call(spec, called, script, outputs), name="virtual-live-call"
+            self._live_call(spec, str(spec["called"]), script, outputs), name="virtual-live-call"
         )
         watcher = self._tasks.spawn(
             self._hang_up_on_close(socket, call_task), name="virtual-live-watch"
@@ -396,6 +395,19 @@ class VirtualConnector:
             )
         finally:
             outputs.put_nowait(None)
+
+
+def _read_call_request(data: str) -> tuple[dict[str, Any], KeyScript]:
+    """Parse a ``--live`` call request; raise ``ValueError`` naming what is invalid."""
+    spec = json.loads(data)
+    if not isinstance(spec, dict) or "called" not in spec:
+        raise ValueError("expected a JSON object with 'called' and optional 'keys'")
+    keys = parse_keys(str(spec.get("keys", "")))
+    try:
+        key_gap = float(spec.get("key_gap", 0.3))
+    except (TypeError, ValueError):
+        raise ValueError(f"key_gap must be seconds, got {spec.get('key_gap')!r}") from None
+    return spec, KeyScript(keys=keys, key_gap=key_gap)
 
 
 async def run_live_call_async(

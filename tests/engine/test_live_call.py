@@ -93,3 +93,15 @@ async def test_call_ids_are_unique_across_engines(engine: Engine) -> None:
     assert first != second
     assert first.startswith("virtual-")
     assert engine.clock.now() >= MONDAY_MORNING
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    ['["100"]', '{"keys": "1"}', '{"called": "100", "key_gap": "soon"}'],
+)
+async def test_malformed_live_request_gets_error(engine: Engine, request_body: str) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(live_url(engine)) as socket:
+        await socket.send_str(request_body)
+        reply: dict[str, Any] = json.loads((await socket.receive(timeout=10)).data)
+    assert reply["kind"] == "error"
+    assert reply["text"].startswith("invalid call request")
