@@ -228,6 +228,10 @@ class CallService:
             return
         self._acd.end(call.interaction_id)
 
+    async def consult_leg_ended(self, call_id: str) -> None:
+        # The desk side of consult transfers is not built yet; nothing to update.
+        return None
+
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         call = self._calls[call_id]
         if call.queue_result is None:

@@ -76,6 +76,42 @@ class AgentLegControl(CallControl, Protocol):
     async def hangup_agent(self, call_id: str) -> None: ...
 
 
+class ConsultControl(CallControl, Protocol):
+    """A connector that lets an agent consult a third party before a transfer.
+
+    During a consultation the caller is on hold with music, and the agent talks with the
+    consulted party (another agent's endpoint or a number). The agent then completes the
+    transfer (the caller is bridged with the consulted party and the agent's leg ends) or
+    cancels it (the consulted leg ends and the caller is bridged with the agent again).
+
+    The connector reports two things on its own. If the consulted party hangs up before the
+    agent completes or cancels, it bridges the caller back with the agent and calls
+    ``CallFlow.consult_leg_ended``. If the agent's leg ends during a consultation, it ends
+    the consulted leg too and calls ``CallFlow.agent_leg_ended`` as for any agent hang-up.
+    After a completed transfer the consulted party's leg is the call's agent leg: ``hold``,
+    ``hangup_agent`` and the leg's end apply to it.
+    """
+
+    async def consult(
+        self, call_id: str, target: AgentEndpoint, ring_timeout: float
+    ) -> AgentLegResult:
+        """Hold the caller and ring ``target`` for at most ``ring_timeout`` seconds.
+
+        ``ANSWERED`` means the agent and the target now talk while the caller holds. Any
+        other result leaves the caller bridged with the agent again, off hold. For a number,
+        ``target.agent_id`` is empty and ``target.address`` is the number or SIP URI.
+        """
+        ...
+
+    async def complete_consult(self, call_id: str) -> None:
+        """Bridge the caller with the consulted party and end the agent's leg."""
+        ...
+
+    async def cancel_consult(self, call_id: str) -> None:
+        """End the consulted party's leg and bridge the caller with the agent again."""
+        ...
+
+
 @dataclass(frozen=True)
 class QueueStatus:
     """The queue status a waiting caller should hear, for connectors to announce.
@@ -126,6 +162,13 @@ class CallFlow(Protocol):
 
         The interaction ends (the agent goes to wrap-up) and the queue result becomes
         ``QueueResult(outcome="answered")``, so the IVR continues, for example with a survey.
+        """
+        ...
+
+    async def consult_leg_ended(self, call_id: str) -> None:
+        """Report that the consulted party hung up before the transfer completed.
+
+        The connector has already bridged the caller with the agent again.
         """
         ...
 
