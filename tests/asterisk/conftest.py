@@ -62,7 +62,11 @@ class Rig:
 
 
 async def start_rig(
-    agents: list[AgentEndpoint], *, with_ami: bool = True, exit_key: str = ""
+    agents: list[AgentEndpoint],
+    *,
+    with_ami: bool = True,
+    exit_key: str = "",
+    environ: dict[str, str] | None = None,
 ) -> Rig:
     ami = AmiServer(secret="s3cret")
     ami_port = await ami.start()
@@ -74,7 +78,9 @@ async def start_rig(
     flow = InterpreterFlow(clock, agents, exit_key=exit_key)
     endpoints = {agent.address: agent.agent_id for agent in agents}
     settings = asterisk_settings(ami_port if with_ami else None)
-    connector = AsteriskConnector(settings, flow, clock=clock, bus=bus, agents=endpoints)
+    connector = AsteriskConnector(
+        settings, flow, clock=clock, bus=bus, agents=endpoints, environ=environ
+    )
     await connector.start()
     if connector.ami is not None:
         await connector.ami.wait_logged_in(5.0)

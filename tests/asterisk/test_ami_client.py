@@ -15,7 +15,7 @@ from santral.telephony.asterisk.ami import AmiFramer
 from santral.telephony.asterisk.ami_client import AmiClient, AmiProtocol
 from santral.telephony.asterisk.ami_events import EVENT_MASK
 from santral.testing.asterisk_peer import AmiServer, AsteriskPeer
-from tests.asterisk.conftest import asterisk_settings
+from tests.asterisk.conftest import SECRET_ENV, asterisk_settings
 from tests.asterisk.transcripts import ami_stream
 
 
@@ -174,3 +174,29 @@ async def test_recorded_stream_reaches_handlers(
     assert client.events_received == len(names)
     assert events == expected
     assert expected
+
+
+async def test_secret_comes_from_the_mapping_given(
+    server: AmiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    settings = asterisk_settings(server.port).ami
+    client = AmiClient(settings, lambda event: None, environ={SECRET_ENV: "s3cret"})
+    await client.start()
+    try:
+        await client.wait_logged_in(5.0)
+    finally:
+        await client.stop()
+
+    assert server.logins == 1
+    assert server.failed_logins == 0
+
+
+async def test_mapping_without_the_secret_refuses_to_start(
+    server: AmiServer, ami_secret: str
+) -> None:
+    settings = asterisk_settings(server.port).ami
+    client = AmiClient(settings, lambda event: None, environ={})
+
+    with pytest.raises(ConnectorError, match=SECRET_ENV):
+        await client.start()

@@ -21,7 +21,7 @@ import contextlib
 import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -165,9 +165,9 @@ class _Connection(asyncio.Protocol):
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self.peer = transport.get_extra_info("peername")
+        # uvloop's transports do not derive from asyncio's classes: only the methods count.
+        self._transport = cast(asyncio.Transport, transport)
+        self.peer = self._transport.get_extra_info("peername")
         if not self._server.admit(self):
             self._dropped = True
             transport.close()

@@ -4,7 +4,8 @@ panoramisk 1.4's ``Manager`` owns the TCP connection (``connect``, ``close``). T
 object it creates is santral's ``AmiProtocol``, which frames the stream with ``AmiFramer``
 and completes actions with ``ActionTracker``. On top of panoramisk this layer adds:
 
-- login with the secret read from the environment and the event mask santral needs;
+- login with the secret read from the engine's environment and the event mask santral
+  needs;
 - reconnect with exponential backoff, and an ERROR log line on every failed login
   (panoramisk alone reconnects forever after a wrong secret without a word);
 - actions pending when the connection drops fail with ``ConnectorError`` instead of being
@@ -17,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, cast
 
 import structlog
 from panoramisk import Manager
@@ -62,8 +63,8 @@ class AmiProtocol(asyncio.Protocol):
         self._replaced_logged = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports do not derive from asyncio's classes: only the methods count.
+        self._transport = cast(asyncio.Transport, transport)
 
     def send(self, action: str, fields: Sequence[tuple[str, str]]) -> asyncio.Future[ActionResult]:
         """Write an action and return the future of its complete reply."""
@@ -148,8 +149,11 @@ class AmiClient:
         on_event: EventHandler,
         *,
         on_login: LoginHandler | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """``environ`` holds the secret's variable; None reads the process environment."""
         self._settings = settings
+        self._environ = environ
         self._on_event = on_event
         self._on_login = on_login
         self._manager: _Manager | None = None
@@ -178,7 +182,7 @@ class AmiClient:
 
     async def start(self) -> None:
         """Start connecting; returns at once, the login completes in the background."""
-        if self._settings.secret() is None:
+        if self._settings.secret(self._environ) is None:
             raise ConnectorError(
                 f"the AMI secret variable {self._settings.secret_env} is not set;"
                 " export it or remove asterisk.ami.secret_env"
@@ -310,7 +314,7 @@ class AmiClient:
     async def _login(self) -> None:
         fields = [
             ("Username", self._settings.username),
-            ("Secret", self._settings.secret() or ""),
+            ("Secret", self._settings.secret(self._environ) or ""),
             ("Events", EVENT_MASK),
         ]
         try:

@@ -61,8 +61,13 @@ class AsteriskConnector:
         store: object | None = None,
         agents: Mapping[str, str] | None = None,
         call_id_factory: Callable[[AgiRequest], str] = default_call_id,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        """``agents`` maps each agent's endpoint (``PJSIP/alice``) to the agent id."""
+        """``agents`` maps each agent's endpoint (``PJSIP/alice``) to the agent id.
+
+        ``environ`` is the engine's environment, where the AMI secret's variable is read;
+        None reads the process environment.
+        """
         self.settings = settings
         self.calls = calls
         self.clock = clock
@@ -74,6 +79,7 @@ class AsteriskConnector:
         self.calls_started = 0
         self._agents = dict(agents or {})
         self._call_id = call_id_factory
+        self._environ = environ
         self._server: FastAgiServer | None = None
         self._calls: dict[str, AsteriskCall] = {}
         self._by_unique_id: dict[str, AsteriskCall] = {}
@@ -109,7 +115,9 @@ class AsteriskConnector:
                     " set asterisk.fastagi.port to a free port"
                 ) from error
         if self.settings.ami.enabled:
-            self.ami = AmiClient(self.settings.ami, self._on_ami_event, on_login=self._resync)
+            self.ami = AmiClient(
+                self.settings.ami, self._on_ami_event, on_login=self._resync, environ=self._environ
+            )
             await self.ami.start()
         log.info("asterisk_connector_started", ami=self.ami is not None, fastagi=fastagi.enabled)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,9 +46,14 @@ class AmiSettings(BaseModel):
         """True when host, username and the secret's variable name are all configured."""
         return bool(self.host and self.username and self.secret_env)
 
-    def secret(self) -> str | None:
-        """Return the secret from the environment, or None if the variable is unset."""
-        return os.environ.get(self.secret_env) if self.secret_env else None
+    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """Return the secret from ``environ``, or None if the variable is unset.
+
+        ``environ`` is the engine's environment mapping; None reads ``os.environ``.
+        """
+        if not self.secret_env:
+            return None
+        return (os.environ if environ is None else environ).get(self.secret_env)
 
 
 class AsteriskSettings(BaseModel):
