@@ -103,7 +103,9 @@ def ineligibility(agent_id: str, agent: AgentSettings, needs: Requirements) -> s
             return f"missing skill {skill}"
         if level < minimum:
             return f"level too low for {skill} ({level} < {minimum})"
-    if needs.language is not None and needs.language not in agent.languages:
+    # An agent without a language list serves every language; a list restricts the agent.
+    languages = agent.languages
+    if needs.language is not None and languages and needs.language not in languages:
         return f"does not speak {needs.language}"
     if agent.capacity.get(needs.channel, 0) <= 0:  # type: ignore[call-overload]
         return f"no {needs.channel} capacity"

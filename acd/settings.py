@@ -127,9 +127,10 @@ class AgentSettings(BaseModel):
 
     ``capacity`` counts simultaneous interactions per channel. With ``voice_exclusive`` a
     voice interaction excludes any other work. ``order`` ranks agents for top-down routing
-    (lowest first). ``wrapup`` overrides the queue's wrap-up time. ``endpoint`` (phone
-    number, SIP URI or Twilio Client identity) and ``auto_accept`` are read by the engine
-    when it connects the agent's phone.
+    (lowest first). ``languages`` restricts the agent to interactions in those languages
+    or with none; an empty list means every language. ``wrapup`` overrides the queue's
+    wrap-up time. ``endpoint`` (phone number, SIP URI or Twilio Client identity) and
+    ``auto_accept`` are read by the engine when it connects the agent's phone.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

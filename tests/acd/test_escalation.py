@@ -72,7 +72,9 @@ def test_escalation_keeps_place_in_line() -> None:
 
 
 def test_explain_lists_step_and_reasons() -> None:
-    router, clock = make_router(STEPS)
+    agents = dict(STEPS["agents"])
+    agents["expert"] = {**agents["expert"], "languages": ["en", "tr"]}
+    router, clock = make_router({**STEPS, "agents": agents})
     login(router, "junior")
     router.set_agent_status("expert", "not_ready", "lunch")
     router.add_interaction("i1", "billing", language="de")
@@ -113,3 +115,51 @@ def test_explain_dynamic_reasons() -> None:
     assert reasons["wrapping"].startswith("in wrap-up until")
     assert reasons["busy"] == "capacity full"
     assert router.explain("i3").eligible() == []
+
+
+LANGUAGES: dict[str, Any] = {
+    "queues": {"q": {"wrapup": 0}},
+    "agents": {
+        "anyone": {"queues": ["q"]},
+        "turkish": {"queues": ["q"], "languages": ["tr"]},
+        "bilingual": {"queues": ["q"], "languages": ["en", "de"]},
+    },
+}
+
+
+def test_agent_without_languages_serves_any_language() -> None:
+    router, _ = make_router(LANGUAGES)
+    login(router, "anyone")
+
+    decisions = router.add_interaction("i1", "q", language="de")
+
+    assert offered_agents(decisions) == ["anyone"]
+
+
+def test_language_list_restricts_agent() -> None:
+    router, _ = make_router(LANGUAGES)
+    login(router, "turkish")
+
+    assert offered_agents(router.add_interaction("i1", "q", language="de")) == []
+    assert offered_agents(router.add_interaction("i2", "q", language="tr")) == ["turkish"]
+
+
+def test_agent_with_languages_serves_interaction_without_language() -> None:
+    router, _ = make_router(LANGUAGES)
+    login(router, "bilingual")
+
+    assert offered_agents(router.add_interaction("i1", "q")) == ["bilingual"]
+
+
+def test_explain_language_reasons() -> None:
+    router, _ = make_router(LANGUAGES)
+    login(router, "anyone", "turkish", "bilingual")
+    router.set_agent_status("anyone", "not_ready", "break")
+    router.set_agent_status("bilingual", "not_ready", "break")
+    router.add_interaction("i1", "q", language="fr")
+
+    reasons = router.explain("i1").agents
+
+    assert reasons["anyone"] == "not ready (break)"
+    assert reasons["turkish"] == "does not speak fr"
+    assert reasons["bilingual"] == "does not speak fr"
