@@ -34,7 +34,7 @@ def main() -> None:
 def run(config_path: Path) -> None:
     """Start the engine and serve until SIGINT or SIGTERM (SIGHUP reloads dialplans)."""
     from santral.config import load_config
-    from santral.engine import serve
+    from santral.engine import loop_factory, serve
     from santral.logging import configure_logging
 
     source = click.get_current_context().get_parameter_source("config_path")
@@ -50,7 +50,8 @@ def run(config_path: Path) -> None:
         click.echo(f"{config_path} not found: running on the built-in defaults", err=True)
     configure_logging(config.log.level, config.log.format)
     try:
-        asyncio.run(serve(config))
+        with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+            runner.run(serve(config))
     except SantralError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

@@ -68,6 +68,9 @@ class Config(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     public_url: str | None = None
+    # uvloop runs the same asyncio code with a faster event loop; "asyncio" is the fallback
+    # where uvloop is not installed (it does not build on Windows).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -320,6 +320,21 @@ def _bound_port(site: web.TCPSite) -> int | None:
     for sock in sockets:
         return int(sock.getsockname()[1])
     return None
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """Return the factory of the event loop named in ``event_loop`` (uvloop or asyncio).
+
+    Falls back to asyncio's own loop, with a warning, where uvloop is not installed.
+    """
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop_missing", fallback="asyncio")
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
 
 async def serve(config: Config) -> None:
