@@ -10,10 +10,12 @@ the server publish ``--rate`` events per second for ``--seconds``, and prints:
   divided by their number;
 - how many stalled clients the server disconnected and whether every reading client got
   every event;
-- the cost of one plain ``socket.send`` on loopback, the floor of a fan-out that writes
-  to every client's socket once per event.
+- the floor: a bare loop of ``socket.send`` to as many readers in another process, at the
+  same rate and size, which any fan-out that writes each client's socket once per event
+  pays too.
 
 Usage: .venv/bin/python benchmarks/bench_cti.py [--clients 1000] [--rate 50] [--seconds 20]
+       [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ import asyncio
 import gc
 import json
 import logging
+import multiprocessing
 import os
 import platform
+import selectors
 import socket
 import statistics
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -98,6 +103,7 @@ async def serve(backlog: int) -> None:
         padding = "x" * int(request.query["payload"])
         count = int(rate * seconds)
         fan_out: list[float] = []
+        cpu_before = time.process_time()
         start = time.perf_counter()
         for index in range(count):
             began = time.perf_counter()
@@ -106,8 +112,9 @@ async def serve(backlog: int) -> None:
             fan_out.append(time.perf_counter() - began)
             delay = start + (index + 1) / rate - time.perf_counter()
             await asyncio.sleep(max(0.0, delay))
+        cpu = time.process_time() - cpu_before
         fan_out.sort()
-        return web.json_response({"published": count,
+        return web.json_response({"published": count, "cpu_per_event_ms": cpu / count * 1000,
                                   "fan_out_p50_ms": statistics.median(fan_out) * 1000,
                                   "fan_out_max_ms": fan_out[-1] * 1000})
 
@@ -140,8 +147,8 @@ class RawReader(asyncio.Protocol):
         self._handshake = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not subclasses of asyncio.Transport, so no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if not self.upgraded.done():
@@ -213,7 +220,7 @@ def stalled_client(port: int, token: str) -> socket.socket:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     token = os.urandom(16).hex()
     server = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--serve", "--backlog", str(args.backlog),
+        sys.executable, __file__, "--serve", "--backlog", str(args.backlog), "--loop", args.loop,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, TOKEN_ENV: token},
     )
@@ -266,6 +273,7 @@ async def measure(args: argparse.Namespace, port: int, token: str) -> dict[str, 
         "published": published["published"], "deliveries": len(latencies),
         "server_fan_out_p50_ms": published["fan_out_p50_ms"],
         "server_fan_out_max_ms": published["fan_out_max_ms"],
+        "server_cpu_per_event_ms": published["cpu_per_event_ms"],
         "clients_with_every_event": complete,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
@@ -276,33 +284,68 @@ async def measure(args: argparse.Namespace, port: int, token: str) -> dict[str, 
     }
 
 
-def send_baseline(sockets: int = 1000, size: int = 1100) -> float:
-    """Return the mean cost in microseconds of one plain ``socket.send`` on loopback.
+def send_floor(sockets: int, rate: float, events: int, size: int) -> dict[str, float]:
+    """Time a bare loop of ``socket.send`` to ``sockets`` readers in another process.
 
-    This is the floor of any fan-out that writes to each client's socket once per event.
+    This is the floor of any fan-out that writes each client's socket once per event: the
+    same sends as the hub's, without WebSocket framing, the event bus or Python objects per
+    client. The readers sleep in ``epoll`` between events, as the benchmark's clients do,
+    so each send also pays for waking them.
     """
     listener = socket.create_server((LOOPBACK, 0), backlog=sockets)
-    pairs = []
+    port = listener.getsockname()[1]
+    reader = multiprocessing.get_context("fork").Process(
+        target=_read_floor, args=(port, sockets, events * size * sockets), daemon=True
+    )
+    reader.start()
+    servers = [listener.accept()[0] for _ in range(sockets)]
+    data = b"x" * size
+    loops = []
     try:
-        for _ in range(sockets):
-            client = socket.create_connection(listener.getsockname())
-            server, _ = listener.accept()
-            pairs.append((server, client))
-        data = b"x" * size
-        costs = []
-        for _ in range(3):
+        cpu_before = time.process_time()
+        start = time.perf_counter()
+        for index in range(events):
             began = time.perf_counter()
-            for server, _client in pairs:
+            for server in servers:
                 server.send(data)
-            costs.append((time.perf_counter() - began) / sockets * 1e6)
-            for _server, client in pairs:
-                client.recv(65536)
-        return statistics.median(costs)
+            loops.append(time.perf_counter() - began)
+            time.sleep(max(0.0, start + (index + 1) / rate - time.perf_counter()))
+        cpu = time.process_time() - cpu_before
+        reader.join(30)
     finally:
-        for server, client in pairs:
+        if reader.is_alive():
+            reader.kill()  # our own child
+        for server in servers:
             server.close()
-            client.close()
         listener.close()
+    loops.sort()
+    return {"send_loop_cpu_per_event_ms": cpu / events * 1000,
+            "send_loop_p50_ms": statistics.median(loops) * 1000,
+            "send_loop_p99_ms": loops[int(len(loops) * 0.99) - 1] * 1000}
+
+
+def _read_floor(port: int, sockets: int, expected: int) -> None:
+    clients = [socket.create_connection((LOOPBACK, port)) for _ in range(sockets)]
+    selector = selectors.EpollSelector()
+    for client in clients:
+        client.setblocking(False)
+        selector.register(client, selectors.EVENT_READ)
+    received = 0
+    deadline = time.monotonic() + 120
+    while received < expected and time.monotonic() < deadline:
+        for key, _ in selector.select(1.0):
+            try:
+                received += len(key.fileobj.recv(65536))  # type: ignore[union-attr]
+            except BlockingIOError:
+                continue
+
+
+def new_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
 
 def machine() -> str:
@@ -321,13 +364,20 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=1000,
                         help="bytes of padding per event, about the size of a screen pop")
     parser.add_argument("--backlog", type=int, default=256, help="cti.max_backlog")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop",
+                        help="event loop of the server and the clients")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    loop_factory = new_loop_factory(args.loop)
     if args.serve:
-        asyncio.run(serve(args.backlog))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(args.backlog))
         return
-    result = asyncio.run(run(args))
-    result["socket_send_baseline_us"] = send_baseline(min(args.clients, 1000), args.payload + 100)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(run(args))
+    result["loop"] = args.loop
+    events = int(min(args.rate * args.seconds, 500))
+    result.update(send_floor(args.clients, args.rate, events, args.payload + 100))
     print(f"machine: {machine()}")
     for key, value in result.items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
