@@ -4,6 +4,16 @@
 ``next_timer()``, turns router decisions into events on the bus, connects voice calls
 through the connector that owns them once an agent accepts, and implements the
 ``cti.ports.AgentDesk`` protocol the agent console uses.
+
+Consult transfers: the agent who has the call (A) consults an agent, a queue or a number
+while the caller holds, then completes the transfer or cancels it. A consultation of an
+agent or a queue is an interaction of its own in the router (priority
+``CONSULT_PRIORITY``; for an agent, sticky to that agent), so the consulted agent (B) is
+reserved and offered it like any call, with A's screen pop. B's acceptance rings B through
+the connector's ``ConsultControl.consult``. On completion B's interaction takes over the
+call and A's ends as ``transferred``. When the consultation ends any other way, B's
+interaction ends too: after a conversation B gets the queue's normal wrap-up, and before
+one B is freed at once.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar, cast
 
 import structlog
 
@@ -27,7 +38,7 @@ from santral import events as ev
 from santral.clock import Clock, SystemClock
 from santral.events import EventBus
 from santral.tasks import TaskSupervisor
-from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl
+from santral.telephony.base import AgentEndpoint, AgentLegResult, CallControl, ConsultControl
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +47,15 @@ PHONE_UNAVAILABLE = "phone_unavailable"
 INVALID_INPUT_MESSAGES = ("unknown reason code", "unknown agent status", "wrap-up extension")
 STATISTICS_KEPT = 86400.0  # seconds of interval statistics kept in memory
 DEFAULT_DISPOSITION_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
+# A consultation request waits ahead of every ordinary interaction of its queue.
+CONSULT_PRIORITY = 1000
+# Seconds a consultation of a named agent stays reserved for that agent. The consultation
+# ends (and its interaction with it) long before, when the agent misses or rejects it.
+CONSULT_STICKY = 86400.0
+CONSULT_OPERATIONS = ("consult", "complete_consult", "cancel_consult")
 
 QueueResultHandler = Callable[[QueueResult], None]
+HandoverHandler = Callable[[str], None]
 T = TypeVar("T")
 
 
@@ -51,11 +69,59 @@ class WrittenChannel(Protocol):
 
 @dataclass
 class VoiceLeg:
-    """The live call behind a voice interaction and how to hand its queue result back."""
+    """The live call behind a voice interaction and how to hand its queue result back.
+
+    ``on_handover`` is called with the interaction that owns the call after a transfer
+    inside the ACD, or with "" when the call left the ACD for a number.
+    """
 
     call_id: str
     control: CallControl
     on_result: QueueResultHandler
+    on_handover: HandoverHandler | None = None
+
+    def hand_over(self, interaction_id: str) -> None:
+        if self.on_handover is not None:
+            self.on_handover(interaction_id)
+
+
+class ConsultState(StrEnum):
+    """The state of a consultation; the last five are final."""
+
+    REQUESTED = "requested"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    TARGET_LEFT = "target_left"
+    ENDED = "ended"
+
+
+ACTIVE_CONSULT_STATES = frozenset(
+    {ConsultState.REQUESTED, ConsultState.RINGING, ConsultState.CONNECTED}
+)
+CALLER_HELD_STATES = frozenset({ConsultState.RINGING, ConsultState.CONNECTED})
+
+
+@dataclass
+class Consultation:
+    """Agent ``agent_id`` consulting a target about interaction ``interaction_id``.
+
+    ``target_interaction_id`` is the consulted agent's interaction (empty for a number).
+    ``ringing`` is the task ringing a number; an agent's ring task is an offer's.
+    """
+
+    consult_id: str
+    interaction_id: str
+    agent_id: str
+    voice: VoiceLeg
+    target_kind: str
+    target: str
+    state: ConsultState = ConsultState.REQUESTED
+    target_interaction_id: str = ""
+    target_agent_id: str = ""
+    ringing: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -84,6 +150,10 @@ class LiveInteraction:
     attributes: dict[str, Any] = field(default_factory=dict)
     voice: VoiceLeg | None = None
     offers: set[str] = field(default_factory=set)
+    # The consultation this interaction's agent started, and, on the consulted agent's own
+    # interaction, the consultation it serves.
+    consult: Consultation | None = None
+    consulted_by: Consultation | None = None
 
 
 @dataclass
@@ -361,7 +431,12 @@ class AcdService:
     def _accepted(self, decision: d.OfferAccepted) -> None:
         live = self._interactions.get(decision.interaction_id)
         open_offer = self._offers.get(decision.offer_id)
-        if live is None or open_offer is None or live.voice is None:
+        if live is None or open_offer is None:
+            return
+        if live.consulted_by is not None:
+            self._ring_consulted_agent(live.consulted_by, open_offer.decision)
+            return
+        if live.voice is None:
             return
         offer = open_offer.decision
         if offer.channel != "voice":
@@ -417,6 +492,8 @@ class AcdService:
         if ringing is not None:
             ringing.cancel()
         self.publish(ev.OfferEnded(**_fields(decision)))
+        if live is not None and live.consulted_by is not None:
+            self._consult_offer_ended(live.consulted_by, decision.reason)
 
     def _connected(self, decision: d.Connected) -> None:
         self._offers.pop(decision.offer_id, None)
@@ -445,6 +522,8 @@ class AcdService:
                 overflow_target=decision.overflow_target,
             )
         )
+        if live is not None:
+            self._end_consultations_of(live)
         if live is None or live.voice is None:
             return
         result = _queue_result(decision)
@@ -527,6 +606,8 @@ class AcdService:
             "connected_at": live.connected_at,
             "on_hold": live.on_hold,
             "attributes": dict(live.attributes),
+            "consult": _consult_view(live.consult) if live.consult else None,
+            "consulted_by": _consult_view(live.consulted_by) if live.consulted_by else None,
         }
 
     def agents(self) -> list[dict[str, Any]]:
@@ -569,6 +650,9 @@ class AcdService:
 
     async def hangup(self, agent_id: str, interaction_id: str) -> None:
         live = self._own_interaction(agent_id, interaction_id)
+        if live.consulted_by is not None:
+            await self._leave_consultation(agent_id, live.consulted_by)
+            return
         if live.voice is not None:
             control, call_id = live.voice.control, live.voice.call_id
             # Connectors that can drop the agent leg alone leave the caller in the dialplan
@@ -580,35 +664,39 @@ class AcdService:
 
     async def hold(self, agent_id: str, interaction_id: str, on_hold: bool) -> None:
         live = self._own_interaction(agent_id, interaction_id)
+        self._check_not_consulting(live, "held")
         if live.voice is None:
             raise DeskError(
                 f"hold is for voice calls; {live.channel} cannot be held", "not_supported"
             )
         await self._connector_call(agent_id, live.voice.control.hold(live.voice.call_id, on_hold))
+        self._set_held(live, on_hold)
+
+    def _set_held(self, live: LiveInteraction, on_hold: bool) -> None:
         live.on_hold = on_hold
         if self.router.stats is not None:
-            self.router.stats.record_hold(interaction_id, on_hold, self._clock.now())
+            self.router.stats.record_hold(live.interaction_id, on_hold, self._clock.now())
         self.publish(
-            ev.InteractionHeld(interaction_id=interaction_id, agent_id=agent_id, on_hold=on_hold)
+            ev.InteractionHeld(
+                interaction_id=live.interaction_id, agent_id=live.agent_id, on_hold=on_hold
+            )
         )
 
     async def transfer(
         self, agent_id: str, interaction_id: str, target_kind: str, target: str, consult: bool
     ) -> None:
-        live = self._own_interaction(agent_id, interaction_id)
         if consult:
-            raise DeskError(
-                "consult transfer is not supported by the connectors yet; use a blind transfer",
-                "not_supported",
-                agent_id=agent_id,
-            )
+            await self.consult(agent_id, interaction_id, target_kind, target)
+            return
+        live = self._own_interaction(agent_id, interaction_id)
+        self._check_not_consulting(live, "transferred")
         if target_kind == "number":
             if live.voice is None:
                 raise DeskError("only voice calls can go to a number", "not_supported")
-            await self._connector_call(
-                agent_id, live.voice.control.transfer(live.voice.call_id, target)
-            )
+            voice = live.voice
+            await self._connector_call(agent_id, voice.control.transfer(voice.call_id, target))
             self._end_transferred(live)
+            voice.hand_over("")
             return
         if target_kind == "queue" and target not in self._settings.queues:
             raise DeskError(f"unknown queue {target!r}", "not_found", agent_id=agent_id)
@@ -648,7 +736,443 @@ class AcdService:
         if isinstance(new_id, QueueResult) and voice is not None:
             voice.on_result(new_id)
         elif isinstance(new_id, str) and voice is not None:
+            voice.hand_over(new_id)
             self._tasks.spawn(voice.control.hold(voice.call_id, True), name=f"hold-{new_id}")
+
+    # AgentDesk: consult transfers
+
+    async def consult(
+        self, agent_id: str, interaction_id: str, target_kind: str, target: str
+    ) -> None:
+        """Start consulting ``target`` about a voice call the agent has; return at once.
+
+        The consultation's progress is published as ``ConsultChanged`` events. Raises
+        ``DeskError``: not_supported when the call's connector cannot consult, not_found
+        for an unknown target, invalid_state when a consultation is already in progress or
+        the target agent cannot take a call now.
+        """
+        live = self._own_interaction(agent_id, interaction_id)
+        voice = self._consult_voice(agent_id, live)
+        if live.consult is not None:
+            raise DeskError(
+                f"interaction {interaction_id!r} is already consulting {live.consult.target!r}; "
+                "complete or cancel that consultation first",
+                "invalid_state",
+                agent_id=agent_id,
+            )
+        consult = Consultation(
+            consult_id=f"c-{uuid.uuid4().hex[:12]}",
+            interaction_id=interaction_id,
+            agent_id=agent_id,
+            voice=voice,
+            target_kind=target_kind,
+            target=target,
+        )
+        if target_kind == "number":
+            self._start_consultation(live, consult)
+            self._ring_number(consult, live.queue)
+        elif target_kind in ("agent", "queue"):
+            queue, sticky_agent = self._consult_destination(agent_id, live, target_kind, target)
+            self._start_consultation(live, consult)
+            try:
+                self._queue_consultation(live, consult, queue, sticky_agent)
+            except DeskError:
+                live.consult = None
+                raise
+        else:
+            raise DeskError(
+                f"unknown consult target kind {target_kind!r}; use queue, agent or number",
+                "invalid",
+                agent_id=agent_id,
+            )
+
+    async def complete_consult(self, agent_id: str, interaction_id: str) -> None:
+        """Bridge the caller with the consulted party; the agent's interaction ends.
+
+        Raises ``DeskError`` (invalid_state) unless the consulted party has answered.
+        """
+        live = self._own_interaction(agent_id, interaction_id)
+        consult = self._own_consultation(agent_id, live)
+        if consult.state is not ConsultState.CONNECTED:
+            raise DeskError(
+                f"the consultation with {consult.target!r} is {consult.state.value}; complete "
+                "it once the target has answered, or cancel it",
+                "invalid_state",
+                agent_id=agent_id,
+            )
+        control = _consult_control(consult.voice.control)
+        await self._connector_call(agent_id, control.complete_consult(consult.voice.call_id))
+        self._hand_over_call(live, consult)
+
+    async def cancel_consult(self, agent_id: str, interaction_id: str) -> None:
+        """End the consultation; the caller is back with the agent, off hold."""
+        live = self._own_interaction(agent_id, interaction_id)
+        consult = self._own_consultation(agent_id, live)
+        if consult.state is ConsultState.CONNECTED:
+            control = _consult_control(consult.voice.control)
+            await self._connector_call(agent_id, control.cancel_consult(consult.voice.call_id))
+        self._consult_to(consult, ConsultState.CANCELLED, "agent_cancelled")
+
+    def consult_leg_ended(self, interaction_id: str) -> None:
+        """Note that the consulted party hung up; the connector has bridged A back."""
+        live = self._interactions.get(interaction_id)
+        consult = live.consult if live is not None else None
+        if consult is not None and consult.state in CALLER_HELD_STATES:
+            self._consult_to(consult, ConsultState.TARGET_LEFT, "target_hangup")
+
+    def _consult_voice(self, agent_id: str, live: LiveInteraction) -> VoiceLeg:
+        if live.voice is None:
+            raise DeskError(
+                f"only voice calls can be consulted on; {live.channel} cannot",
+                "not_supported",
+                agent_id=agent_id,
+            )
+        control = live.voice.control
+        if not all(callable(getattr(control, name, None)) for name in CONSULT_OPERATIONS):
+            raise DeskError(
+                f"the {control.name} connector cannot hold a consultation; "
+                "use a blind transfer instead",
+                "not_supported",
+                agent_id=agent_id,
+            )
+        return live.voice
+
+    def _consult_destination(
+        self, agent_id: str, live: LiveInteraction, target_kind: str, target: str
+    ) -> tuple[str, str | None]:
+        """Return the queue and sticky agent of a consultation interaction, or raise."""
+        if target_kind == "queue":
+            if target not in self._settings.queues:
+                raise DeskError(f"unknown queue {target!r}", "not_found", agent_id=agent_id)
+            return target, None
+        if target not in self._settings.agents:
+            raise DeskError(f"unknown agent {target!r}", "not_found", agent_id=agent_id)
+        if target == agent_id:
+            raise DeskError("an agent cannot consult itself", "invalid", agent_id=agent_id)
+        view = self.router.agent(target)
+        if view.status != "available" or view.state != "idle":
+            why = view.status if view.status != "available" else view.state
+            reason = f" ({view.reason})" if view.reason else ""
+            raise DeskError(
+                f"agent {target!r} cannot take a consultation now: {why}{reason}; "
+                "wait until the agent is available and idle, or consult a queue",
+                "invalid_state",
+                agent_id=agent_id,
+            )
+        return live.queue, target
+
+    def _start_consultation(self, live: LiveInteraction, consult: Consultation) -> None:
+        live.consult = consult
+        log.info(
+            "consult_started",
+            consult_id=consult.consult_id,
+            interaction_id=live.interaction_id,
+            agent_id=consult.agent_id,
+            target_kind=consult.target_kind,
+            target=consult.target,
+        )
+        self._publish_consult(consult)
+
+    def _queue_consultation(
+        self,
+        live: LiveInteraction,
+        consult: Consultation,
+        queue: str,
+        sticky_agent: str | None,
+    ) -> None:
+        """Queue the consultation as the target agent's interaction; raise if it cannot be."""
+        target = LiveInteraction(
+            interaction_id=self._new_id(),
+            channel="voice",
+            queue=queue,
+            caller=live.caller,
+            called=live.called,
+            enqueued_at=self._clock.now(),
+            pop={**live.pop, "consult": self._consult_pop(consult)},
+            attributes={"consult_from": consult.agent_id, "consult_of": live.interaction_id},
+            consulted_by=consult,
+        )
+        decisions = self.router.add_interaction(
+            target.interaction_id,
+            queue,
+            "voice",
+            priority=CONSULT_PRIORITY,
+            attributes=target.attributes,
+            preferred_agent=sticky_agent,
+            sticky_timeout=CONSULT_STICKY if sticky_agent else 0.0,
+        )
+        self._check_consultation_queued(consult, target, decisions, sticky_agent)
+        self._interactions[target.interaction_id] = target
+        consult.target_interaction_id = target.interaction_id
+        self.publish(
+            ev.InteractionQueued(
+                interaction_id=target.interaction_id,
+                channel="voice",
+                queue=queue,
+                caller=live.caller,
+                called=live.called,
+                call_id=consult.voice.call_id,
+                priority=CONSULT_PRIORITY,
+                attributes=dict(target.attributes),
+            )
+        )
+        self._apply(decisions)
+
+    def _check_consultation_queued(
+        self,
+        consult: Consultation,
+        target: LiveInteraction,
+        decisions: list[d.Decision],
+        sticky_agent: str | None,
+    ) -> None:
+        rejected = next((item for item in decisions if isinstance(item, d.JoinRejected)), None)
+        if rejected is not None:
+            raise DeskError(
+                f"queue {target.queue!r} cannot take the consultation now ({rejected.reason})",
+                "invalid_state",
+                agent_id=consult.agent_id,
+            )
+        if sticky_agent is None:
+            return
+        offered = any(
+            isinstance(item, d.Offer) and item.agent_id == sticky_agent for item in decisions
+        )
+        if not offered:
+            # The router could not reserve the agent; take the request out unannounced.
+            self.router.remove_interaction(target.interaction_id, "consult_unavailable")
+            raise DeskError(
+                f"agent {sticky_agent!r} cannot take a voice call now; try again or consult "
+                "a queue",
+                "invalid_state",
+                agent_id=consult.agent_id,
+            )
+
+    def _consult_pop(self, consult: Consultation) -> dict[str, Any]:
+        settings = self._settings.agents.get(consult.agent_id)
+        return {
+            "from_agent_id": consult.agent_id,
+            "from_agent_name": settings.name if settings is not None and settings.name else "",
+            "interaction_id": consult.interaction_id,
+            "consult_id": consult.consult_id,
+        }
+
+    def _ring_number(self, consult: Consultation, queue: str) -> None:
+        endpoint = AgentEndpoint(agent_id="", address=consult.target, display_name=consult.target)
+        ring_timeout = self._settings.queues[queue].ring_timeout
+        consult.ringing = self._tasks.spawn(
+            self._ring_consult(consult, endpoint, ring_timeout, None),
+            name=f"consult-{consult.consult_id}",
+        )
+
+    def _ring_consulted_agent(self, consult: Consultation, offer: d.Offer) -> None:
+        """Ring the agent who accepted the consultation's offer."""
+        agent = self._settings.agents.get(offer.agent_id)
+        endpoint = AgentEndpoint(
+            agent_id=offer.agent_id,
+            address=agent.endpoint if agent is not None else "",
+            display_name=agent.name if agent is not None and agent.name else offer.agent_id,
+        )
+        consult.target_agent_id = offer.agent_id
+        ring_timeout = self._settings.queues[offer.queue].ring_timeout
+        task = self._tasks.spawn(
+            self._ring_consult(consult, endpoint, ring_timeout, offer),
+            name=f"consult-{offer.offer_id}",
+        )
+        self._connecting[offer.offer_id] = task
+
+    async def _ring_consult(
+        self,
+        consult: Consultation,
+        endpoint: AgentEndpoint,
+        ring_timeout: float,
+        offer: d.Offer | None,
+    ) -> None:
+        """Hold the caller and ring the target; cancelled, the connector hangs the ring up."""
+        if consult.state is not ConsultState.REQUESTED:
+            return  # cancelled or ended before the ring started
+        self._consult_to(consult, ConsultState.RINGING)
+        control = _consult_control(consult.voice.control)
+        bound = log.bind(call_id=consult.voice.call_id, consult_id=consult.consult_id)
+        try:
+            result = await control.consult(consult.voice.call_id, endpoint, ring_timeout)
+        except Exception as error:
+            bound.error("consult_ring_failed", error=str(error))
+            result = AgentLegResult.FAILED
+        finally:
+            consult.ringing = None
+            if offer is not None:
+                self._connecting.pop(offer.offer_id, None)
+        bound.info("consult_leg_result", result=result.value)
+        self._consult_rang(consult, offer, result)
+
+    def _consult_rang(
+        self, consult: Consultation, offer: d.Offer | None, result: AgentLegResult
+    ) -> None:
+        if consult.state is not ConsultState.RINGING:
+            log.warning(
+                "consult_result_ignored", consult_id=consult.consult_id, state=consult.state
+            )
+            return
+        if result is AgentLegResult.ANSWERED:
+            self._consult_answered(consult, offer)
+        elif result is AgentLegResult.CALLER_GONE:
+            self._consult_to(consult, ConsultState.ENDED, "caller_gone")
+        elif offer is None:
+            self._consult_to(consult, ConsultState.FAILED, result.value)
+        else:
+            # The offer's end decides: an agent's consultation fails, a queue's waits again.
+            try:
+                self._apply(self.router.miss(offer.offer_id, result.value))
+            except AcdError as error:
+                log.warning("consult_miss_ignored", offer_id=offer.offer_id, error=str(error))
+
+    def _consult_answered(self, consult: Consultation, offer: d.Offer | None) -> None:
+        if offer is not None:
+            try:
+                self._apply(self.router.connected(offer.offer_id))
+            except AcdError as error:
+                log.warning("consult_answer_late", consult_id=consult.consult_id, error=str(error))
+                self._tasks.spawn(
+                    _consult_control(consult.voice.control).cancel_consult(consult.voice.call_id),
+                    name=f"consult-drop-{consult.consult_id}",
+                )
+                self._consult_to(consult, ConsultState.FAILED, "offer_ended")
+                return
+        self._consult_to(consult, ConsultState.CONNECTED)
+
+    def _consult_offer_ended(self, consult: Consultation, reason: str) -> None:
+        if consult.state not in ACTIVE_CONSULT_STATES or reason == "taken_elsewhere":
+            return
+        if consult.target_kind == "agent":
+            self._consult_to(consult, ConsultState.FAILED, reason)
+        elif consult.state is ConsultState.RINGING:
+            self._consult_to(consult, ConsultState.REQUESTED, reason)
+
+    def _hand_over_call(self, live: LiveInteraction, consult: Consultation) -> None:
+        """Give the call to the consulted agent's interaction; end A's as transferred."""
+        voice = live.voice
+        target = self._interactions.get(consult.target_interaction_id)
+        self._consult_to(consult, ConsultState.COMPLETED)
+        if target is not None:
+            target.consulted_by = None
+            target.voice = voice
+        self._end_transferred(live)
+        if voice is not None:
+            voice.hand_over(target.interaction_id if target is not None else "")
+
+    async def _leave_consultation(self, agent_id: str, consult: Consultation) -> None:
+        """End the consulted agent's side: the caller is bridged with A again."""
+        if consult.state is ConsultState.CONNECTED:
+            control = _consult_control(consult.voice.control)
+            await self._connector_call(agent_id, control.cancel_consult(consult.voice.call_id))
+        self._consult_to(consult, ConsultState.TARGET_LEFT, "target_hangup")
+
+    def _end_consultations_of(self, live: LiveInteraction) -> None:
+        """End the consultations an interaction that just ended took part in."""
+        if live.consult is not None:
+            self._consult_to(live.consult, ConsultState.ENDED, "call_ended")
+        consult = live.consulted_by
+        if consult is None or consult.state not in ACTIVE_CONSULT_STATES:
+            return
+        live.consulted_by = None
+        if consult.state is ConsultState.CONNECTED:
+            control = _consult_control(consult.voice.control)
+            self._tasks.spawn(
+                control.cancel_consult(consult.voice.call_id),
+                name=f"consult-drop-{consult.consult_id}",
+            )
+            self._consult_to(consult, ConsultState.TARGET_LEFT, "target_ended")
+        else:
+            self._consult_to(consult, ConsultState.FAILED, "target_ended")
+
+    def _consult_to(self, consult: Consultation, state: ConsultState, reason: str = "") -> None:
+        """Move ``consult`` to ``state``: the one place its state changes.
+
+        Entering ringing holds the caller; leaving ringing or connected for anything but a
+        connection takes the caller off hold. A final state detaches the consultation from
+        A's interaction and ends the target's (except on completion). Moves out of a final
+        state are ignored, so each consultation ends exactly once.
+        """
+        old = consult.state
+        if old not in ACTIVE_CONSULT_STATES or old is state:
+            return
+        consult.state = state
+        log.info(
+            "consult_state_changed",
+            consult_id=consult.consult_id,
+            old=old.value,
+            new=state.value,
+            reason=reason,
+        )
+        live = self._interactions.get(consult.interaction_id)
+        if state is ConsultState.RINGING and live is not None:
+            self._set_held(live, True)
+        elif old in CALLER_HELD_STATES and state is not ConsultState.CONNECTED and live:
+            self._set_held(live, False)
+        if state not in ACTIVE_CONSULT_STATES:
+            self._finish_consultation(consult, live)
+        self._publish_consult(consult, reason)
+
+    def _finish_consultation(self, consult: Consultation, live: LiveInteraction | None) -> None:
+        if live is not None and live.consult is consult:
+            live.consult = None
+        if consult.ringing is not None and consult.ringing is not asyncio.current_task():
+            consult.ringing.cancel()
+        if consult.state is ConsultState.COMPLETED:
+            return
+        target = self._interactions.get(consult.target_interaction_id)
+        if target is None:
+            return
+        target.consulted_by = None
+        if target.connected_at is not None:
+            self.end(target.interaction_id)
+        else:
+            self.abandon(target.interaction_id, f"consult_{consult.state.value}")
+
+    def _publish_consult(self, consult: Consultation, reason: str = "") -> None:
+        self.publish(
+            ev.ConsultChanged(
+                consult_id=consult.consult_id,
+                interaction_id=consult.interaction_id,
+                agent_id=consult.agent_id,
+                call_id=consult.voice.call_id,
+                target_kind=consult.target_kind,
+                target=consult.target,
+                state=consult.state.value,
+                target_agent_id=consult.target_agent_id,
+                target_interaction_id=consult.target_interaction_id,
+                reason=reason,
+            )
+        )
+
+    def _own_consultation(self, agent_id: str, live: LiveInteraction) -> Consultation:
+        if live.consult is None:
+            raise DeskError(
+                f"interaction {live.interaction_id!r} has no consultation in progress; "
+                "start one with a consult transfer",
+                "invalid_state",
+                agent_id=agent_id,
+            )
+        return live.consult
+
+    @staticmethod
+    def _check_not_consulting(live: LiveInteraction, action: str) -> None:
+        if live.consult is not None and live.consult.state in CALLER_HELD_STATES:
+            raise DeskError(
+                f"the caller of {live.interaction_id!r} holds during the consultation with "
+                f"{live.consult.target!r}, so it cannot be {action} now; complete or cancel "
+                "the consultation first",
+                "invalid_state",
+                agent_id=live.agent_id,
+            )
+        if live.consulted_by is not None:
+            raise DeskError(
+                f"interaction {live.interaction_id!r} is a consultation from agent "
+                f"{live.consulted_by.agent_id!r}; it can be {action} once that agent "
+                "completes the transfer",
+                "invalid_state",
+                agent_id=live.agent_id,
+            )
 
     async def end_wrapup(self, agent_id: str, disposition: str, notes: str = "") -> None:
         if disposition not in self._dispositions:
@@ -771,6 +1295,24 @@ class AcdService:
 
 def _fields(decision: Any) -> dict[str, Any]:
     return {item.name: getattr(decision, item.name) for item in dataclasses.fields(decision)}
+
+
+def _consult_control(control: CallControl) -> ConsultControl:
+    """Return ``control`` as a ``ConsultControl``; the desk checked its operations first."""
+    return cast(ConsultControl, control)
+
+
+def _consult_view(consult: Consultation) -> dict[str, Any]:
+    return {
+        "consult_id": consult.consult_id,
+        "state": consult.state.value,
+        "agent_id": consult.agent_id,
+        "interaction_id": consult.interaction_id,
+        "target_kind": consult.target_kind,
+        "target": consult.target,
+        "target_agent_id": consult.target_agent_id,
+        "target_interaction_id": consult.target_interaction_id,
+    }
 
 
 def _queue_result(decision: d.InteractionEnded) -> QueueResult:

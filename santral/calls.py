@@ -138,6 +138,11 @@ class CallService:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    def control(self, call_id: str) -> CallControl | None:
+        """Return the control of the connector that owns a live call, or None."""
+        call = self._calls.get(call_id)
+        return call.control if call is not None else None
+
     def in_ivr(self) -> int:
         """Return how many calls are in the IVR (not queued, not with an agent)."""
         return sum(1 for call in self._calls.values() if not call.ivr_finished)
@@ -229,8 +234,10 @@ class CallService:
         self._acd.end(call.interaction_id)
 
     async def consult_leg_ended(self, call_id: str) -> None:
-        # The desk side of consult transfers is not built yet; nothing to update.
-        return None
+        call = self._calls.get(call_id)
+        if call is None or call.interaction_id is None:
+            return
+        self._acd.consult_leg_ended(call.interaction_id)
 
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         call = self._calls[call_id]
@@ -377,7 +384,12 @@ class CallService:
             if not future.done():
                 future.set_result(result)
 
-        voice = VoiceLeg(call_id=call.info.call_id, control=call.control, on_result=deliver)
+        voice = VoiceLeg(
+            call_id=call.info.call_id,
+            control=call.control,
+            on_result=deliver,
+            on_handover=lambda interaction_id: _hand_over(call, interaction_id),
+        )
         if not call.ivr_finished:
             self._finish_ivr(call, "queued")
         outcome = self._acd.enqueue(request, voice)
@@ -501,6 +513,20 @@ class CallService:
         self._calls[call_id] = call
         log.info("call_resumed", call_id=call_id)
         return call
+
+
+def _hand_over(call: LiveCall, interaction_id: str) -> None:
+    """Follow the call to the interaction that now owns it after an agent's transfer.
+
+    An empty ``interaction_id`` means the call left the ACD for a number: an agent answered
+    it, and the queue has no result to give back any more.
+    """
+    if interaction_id:
+        call.interaction_id = interaction_id
+        call.last_interaction_id = interaction_id
+        return
+    call.interaction_id = None
+    call.answered = True
 
 
 def _masked_variables(state: dict[str, Any]) -> dict[str, Any]:

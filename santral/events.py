@@ -351,3 +351,32 @@ class TypingChanged(Event):
     sender: str  # customer or agent
     typing: bool
     agent_id: str = ""
+
+
+# Consult transfers
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsultChanged(Event):
+    """A consultation of agent ``agent_id`` about interaction ``interaction_id`` changed state.
+
+    ``state`` is ``requested`` (waiting for the target agent to accept), ``ringing`` (the
+    connector rings the target while the caller holds), ``connected`` (the agent talks with
+    the target), or one of the final states: ``completed`` (the caller now talks with the
+    target), ``cancelled`` (by the agent), ``failed`` (the target missed, rejected or could
+    not be reached; ``reason`` says how), ``target_left`` (the consulted party hung up) and
+    ``ended`` (the caller or the agent left, so the consultation ended with the call).
+    ``target_interaction_id`` is the consulted agent's own interaction, empty for a number.
+    """
+
+    type: ClassVar[str] = "consult_changed"
+    consult_id: str
+    interaction_id: str
+    agent_id: str
+    call_id: str
+    target_kind: str  # agent, queue or number
+    target: str
+    state: str
+    target_agent_id: str = ""
+    target_interaction_id: str = ""
+    reason: str = ""

@@ -5,7 +5,9 @@ presses the keys of a ``KeyScript``; what the caller would hear is reported as
 ``CallerOutput`` lines. ``santral call NUMBER --live`` uses it through the running
 engine's WebSocket at ``/api/virtual/call``; tests and load tests use it in process. The
 agent leg is the agent's console: ``connect_agent`` connects at once, because the agent
-has already accepted the offer there.
+has already accepted the offer there. Consultations (``ConsultControl``) are modelled in
+memory the same way: the consulted leg answers at once unless a result is scripted, and
+``end_consult_leg`` plays the consulted party hanging up.
 
 Key scripts are space-separated tokens, one per prompt as in ``santral call``. A token is
 keys (``0``-``9``, ``*``, ``#``, so ``79927398713#`` is eleven digits and the terminator),
@@ -46,6 +48,7 @@ from ivr.actions import (
 from ivr.dtmf import DtmfCollector
 from ivr.sealing import mask
 from santral.clock import VirtualClock
+from santral.errors import ConnectorError
 from santral.tasks import TaskSupervisor
 from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
 
@@ -61,7 +64,7 @@ DIGIT_RUN = re.compile(r"\d{4,}")
 class CallerOutput:
     """One line of the virtual caller's output: its ``kind`` and text."""
 
-    kind: str  # prompt, gather, queued, connected, hold, transfer, ended, error
+    kind: str  # prompt, gather, queued, connected, hold, consult, transfer, ended, error
     text: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -105,6 +108,8 @@ class _VirtualCall:
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     connected_agent: str = ""
     transferred_to: str = ""
+    # The party the agent consults while the caller holds, until completed or cancelled.
+    consulted: AgentEndpoint | None = None
 
 
 class VirtualConnector:
@@ -121,6 +126,9 @@ class VirtualConnector:
         # Results of the next agent legs per agent id, for testing misses. An agent with none
         # left is connected at once, because the agent accepted the offer in the console.
         self.agent_leg_results: dict[str, list[AgentLegResult]] = {}
+        # Results of the next consulted legs, keyed by the target's agent id (or address for
+        # a number). A target with none left answers at once.
+        self.consult_leg_results: dict[str, list[AgentLegResult]] = {}
         self.completed = 0
 
     # Connector
@@ -170,13 +178,77 @@ class VirtualConnector:
     async def hangup_agent(self, call_id: str) -> None:
         call = self._active.get(call_id)
         if call is not None:
+            if call.consulted is not None:
+                # The agent's leg ends the consultation too; the caller comes off hold.
+                call.consulted = None
+                call.output(CallerOutput("hold", "off hold"))
             call.output(CallerOutput("agent_left", "the agent hung up"))
 
     async def hangup(self, call_id: str) -> None:
         call = self._active.get(call_id)
         if call is not None:
+            call.consulted = None
             call.output(CallerOutput("ended", "the other side hung up"))
             call.hung_up.set()
+
+    # ConsultControl
+
+    async def consult(
+        self, call_id: str, target: AgentEndpoint, ring_timeout: float
+    ) -> AgentLegResult:
+        call = self._active.get(call_id)
+        if call is None or call.hung_up.is_set():
+            return AgentLegResult.CALLER_GONE
+        if call.consulted is not None:
+            raise ConnectorError(
+                f"a consultation with {_label(call.consulted)} is in progress; "
+                "complete or cancel it first",
+                call_id=call_id,
+            )
+        call.output(CallerOutput("hold", "on hold"))
+        scripted = self.consult_leg_results.get(target.agent_id or target.address)
+        result = scripted.pop(0) if scripted else AgentLegResult.ANSWERED
+        log.info("consult_leg_result", call_id=call_id, target=_label(target), result=result.value)
+        if result is not AgentLegResult.ANSWERED:
+            call.output(CallerOutput("hold", "off hold"))
+            return result
+        call.consulted = target
+        return result
+
+    async def complete_consult(self, call_id: str) -> None:
+        call, target = self._consultation(call_id)
+        call.consulted = None
+        call.connected_agent = target.agent_id or target.address
+        call.output(CallerOutput("connected", f"connected to {_label(target)}"))
+
+    async def cancel_consult(self, call_id: str) -> None:
+        call, _ = self._consultation(call_id)
+        call.consulted = None
+        call.output(CallerOutput("hold", "off hold"))
+
+    async def end_consult_leg(self, call_id: str) -> None:
+        """Hang up the consulted party, as the target putting the phone down.
+
+        The caller is bridged with the agent again and the engine is told through
+        ``CallFlow.consult_leg_ended``. Does nothing without a consultation in progress.
+        """
+        call = self._active.get(call_id)
+        if call is None or call.consulted is None:
+            return
+        call.consulted = None
+        call.output(CallerOutput("hold", "off hold"))
+        await self._calls.consult_leg_ended(call_id)
+
+    def consulting(self, call_id: str) -> AgentEndpoint | None:
+        """Return the party the call's agent is consulting, or None."""
+        call = self._active.get(call_id)
+        return call.consulted if call is not None else None
+
+    def _consultation(self, call_id: str) -> tuple[_VirtualCall, AgentEndpoint]:
+        call = self._active.get(call_id)
+        if call is None or call.consulted is None:
+            raise ConnectorError("no consultation is in progress", call_id=call_id)
+        return call, call.consulted
 
     # Calls
 
@@ -395,6 +467,10 @@ class VirtualConnector:
             )
         finally:
             outputs.put_nowait(None)
+
+
+def _label(target: AgentEndpoint) -> str:
+    return target.display_name or target.agent_id or target.address
 
 
 def _read_call_request(data: str) -> tuple[dict[str, Any], KeyScript]:
