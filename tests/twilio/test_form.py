@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -169,3 +171,16 @@ def test_arbitrary_bytes_raise_only_webhook_error(body: bytes) -> None:
         parse_gather(form)
     except WebhookError:
         pass
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.lists(st.text(max_size=20), max_size=3))
+)
+def test_form_parse_matches_parse_qsl(fields: dict[str, list[str]]) -> None:
+    pairs = [(name, value) for name, values in fields.items() for value in values]
+    text = urlencode(pairs)
+    expected: dict[str, list[str]] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)):
+        expected.setdefault(name, []).append(value)
+    assert parse_form(text.encode()) == expected

@@ -5,10 +5,19 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from santral.telephony.twilio.form import parse_form
-from santral.telephony.twilio.signature import SignedRequest, is_valid, sign, signed_urls
+from santral.telephony.twilio.signature import (
+    MultiParams,
+    SignedRequest,
+    compute_signature,
+    is_valid,
+    sign,
+    signed_urls,
+)
 from tests.twilio.wire import AUTH_TOKEN, PUBLIC_URL, RawRequest, load
 
 VALIDATOR = RequestValidator(AUTH_TOKEN)
@@ -124,3 +133,16 @@ def test_sign_matches_twilio_validator() -> None:
     url = PUBLIC_URL + raw.target
     expected = VALIDATOR.compute_signature(url, {k: v[0] for k, v in params.items()})
     assert sign(AUTH_TOKEN, url, params) == expected
+
+
+@settings(max_examples=200)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=10), st.lists(st.text(max_size=12), min_size=1, max_size=3)
+    ),
+    st.text(max_size=30),
+)
+def test_compute_signature_matches_twilio(params: dict[str, list[str]], query: str) -> None:
+    url = f"{PUBLIC_URL}/twilio/gather?{query}"
+    expected = VALIDATOR.compute_signature(url, MultiParams(params))
+    assert compute_signature(AUTH_TOKEN.encode(), url, params) == expected

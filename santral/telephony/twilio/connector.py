@@ -10,7 +10,6 @@ data dip) keeps running while the caller hears a short pause, and then Twilio re
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -271,7 +270,7 @@ class TwilioConnector:
         await self._store.save_call_session(session.call_sid, session.to_dict())
 
     async def _reply(self, session: CallSession, key: str, xml: str) -> Reply:
-        session = dataclasses.replace(session, last_request=key, last_reply=xml)
+        session = session.replace(last_request=key, last_reply=xml)
         await self._save(session)
         return Reply(200, xml)
 
@@ -284,13 +283,13 @@ class TwilioConnector:
         ``ready_reply``, and the next ``continue`` request, on any engine process, gets it.
         """
         task = self._spawn(work, f"twilio-step-{session.call_sid}")
-        await asyncio.wait({task}, timeout=self.settings.reply_budget)
+        await wait_until_done(task, self.settings.reply_budget)
         if task.done():
             session, xml = self._outcome(session, task)
             return await self._reply(session, key, xml)
         self._pending[session.call_sid] = task
         self._spawn(self._settle_later(session.call_sid, task), f"twilio-settle-{session.call_sid}")
-        waiting = dataclasses.replace(session, awaits="continue", ready_reply="")
+        waiting = session.replace(awaits="continue", ready_reply="")
         return await self._reply(waiting, key, self._pause_xml(waiting, attempt=1))
 
     def _outcome(
@@ -322,7 +321,7 @@ class TwilioConnector:
         if task.cancelled():
             return session
         session, xml = self._outcome(session, task)
-        session = dataclasses.replace(session, ready_reply=xml)
+        session = session.replace(ready_reply=xml)
         await self._save(session)
         return session
 
@@ -363,7 +362,7 @@ class TwilioConnector:
         self, hook: Webhook, form: params.Form, call: params.CallParams
     ) -> tuple[CallSession | None, str, Reply | None]:
         """Load the session, with a replay reply for a retried request or a stale step."""
-        key = request_key(hook, form)
+        key = request_key(hook)
         session = await self._load(call.call_sid)
         if session is None:
             return None, key, None
@@ -391,8 +390,8 @@ class TwilioConnector:
             session, key, early = await self._guarded(hook, form, call)
             if session is not None:
                 return early or Reply(200, session.last_reply or hangup_xml())
+            # No save here: _step saves the session with its reply before the lock is released.
             session = CallSession(call_sid=call.call_sid, status=call.call_status)
-            await self._save(session)
             log.info(
                 "twilio_call_started",
                 call_sid=call.call_sid,
@@ -450,7 +449,7 @@ class TwilioConnector:
         if task is not None:
             await asyncio.wait({task}, timeout=self.settings.reply_budget)
         async with self._lock(call.call_sid):
-            key = request_key(hook, form)
+            key = request_key(hook)
             session = await self._load(call.call_sid)
             if session is None:
                 return _unknown_call(call)
@@ -460,7 +459,7 @@ class TwilioConnector:
                 session = await self._settle(call.call_sid, task) or session
             if session.ready_reply:
                 xml = session.ready_reply
-                return await self._reply(dataclasses.replace(session, ready_reply=""), key, xml)
+                return await self._reply(session.replace(ready_reply=""), key, xml)
             if session.awaits != "continue":
                 return Reply(200, session.last_reply or hangup_xml())
             return await self._keep_waiting(session, key, hook)
@@ -503,7 +502,7 @@ class TwilioConnector:
                 )
                 return Reply(204, "")
             if status.call_status not in params.TERMINAL_STATUSES:
-                await self._save(dataclasses.replace(session, status=status.call_status))
+                await self._save(session.replace(status=status.call_status))
                 return Reply(204, "")
             await self._save(session.moved_to(CallState.ENDED, status=status.call_status))
         await self._end_call(call.call_sid, status.call_status)
@@ -548,10 +547,10 @@ class TwilioConnector:
                 periodic_index=session.periodic_index,
             )
             if spoken.announced:
-                session = dataclasses.replace(
-                    session, announced_at=self._clock.now(), periodic_index=spoken.periodic_index
+                session = session.replace(
+                    announced_at=self._clock.now(), periodic_index=spoken.periodic_index
                 )
-            session = dataclasses.replace(session, music_part=session.music_part + 1)
+            session = session.replace(music_part=session.music_part + 1)
             xml = self._wait_xml(session, spoken.prompts, exit_key=status.exit_key)
             return await self._reply(session, key, xml)
 
@@ -871,6 +870,29 @@ class _LegFuture(asyncio.Future[AgentLegResult]):
         future = cls(loop=asyncio.get_running_loop())
         future.call_sid = call_sid
         return future
+
+
+async def wait_until_done(task: asyncio.Future[Any], seconds: float) -> None:
+    """Wait until ``task`` is done or ``seconds`` pass, without cancelling it.
+
+    The same as ``asyncio.wait({task}, timeout=seconds)``, which builds a set, a waiter and
+    a callback per call and cost a tenth of a webhook's CPU time.
+    """
+    if task.done():
+        return
+    waiter = asyncio.get_running_loop().create_future()
+
+    def release(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = asyncio.get_running_loop().call_later(seconds, release)
+    task.add_done_callback(release)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(release)
 
 
 def _unknown_call(call: params.CallParams) -> Reply:

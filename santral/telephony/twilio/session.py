@@ -76,8 +76,10 @@ class CallSession:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallSession:
-        values = {name: value for name, value in data.items() if name in _FIELD_NAMES}
-        values["state"] = CallState(values.get("state", CallState.IVR.value))
+        values = {name: value for name, value in data.items() if name in _FIELD_SET}
+        values["state"] = _STATES.get(values.get("state", "ivr")) or CallState(values["state"])
+        if len(values) == len(_FIELD_NAMES):
+            return _copy_with(_BLANK, values)
         return cls(**values)
 
     def moved_to(self, state: CallState, **changes: Any) -> CallSession:
@@ -86,10 +88,33 @@ class CallSession:
             log.info(
                 "twilio_call_state", call_sid=self.call_sid, old=self.state.value, new=state.value
             )
-        return dataclasses.replace(self, state=state, **changes)
+        return self.replace(state=state, **changes)
+
+    def replace(self, **changes: Any) -> CallSession:
+        """Return a copy with ``changes``, as ``dataclasses.replace`` but without ``__init__``.
+
+        Raise ``TypeError`` for a name that is not a field.
+        """
+        unknown = changes.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"CallSession has no field {sorted(unknown)[0]!r}")
+        return _copy_with(self, changes)
+
+
+def _copy_with(session: CallSession, changes: dict[str, Any]) -> CallSession:
+    # A frozen dataclass sets every field through object.__setattr__ in __init__, which
+    # cost more than a whole webhook's session work. The fields are plain attributes in
+    # __dict__, so copying that dictionary makes an equal instance.
+    copy = object.__new__(CallSession)
+    copy.__dict__.update(session.__dict__)
+    copy.__dict__.update(changes)
+    return copy
 
 
 _FIELD_NAMES = tuple(item.name for item in dataclasses.fields(CallSession))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_STATES = {state.value: state for state in CallState}
+_BLANK = CallSession(call_sid="")
 
 
 class SessionStore(Protocol):

@@ -11,6 +11,8 @@ are used only when the direct peer is a configured proxy.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping, Sequence
@@ -79,13 +81,13 @@ def is_valid(
     """Check the signature against every URL Twilio may have signed (with and without port)."""
     if not request.signature:
         return False
-    params = MultiParams({name: list(values) for name, values in request.params.items()})
     urls = signed_urls(request, public_url, proxies)
     # One HMAC for the usual case; ``validate`` below also tries the URL with and without
     # the default port, which costs two more.
-    expected = validator.compute_signature(urls[0], params)
-    if hmac.compare_digest(str(expected), request.signature):
+    expected = compute_signature(validator.token, urls[0], request.params)
+    if hmac.compare_digest(expected, request.signature):
         return True
+    params = MultiParams({name: list(values) for name, values in request.params.items()})
     for url in urls:
         try:
             if validator.validate(url, params, request.signature):
@@ -94,6 +96,24 @@ def is_valid(
             # A forwarded host with an invalid port makes urllib raise on ``.port``.
             continue
     return False
+
+
+def compute_signature(key: bytes, url: str, params: FormParams) -> str:
+    """Compute Twilio's HMAC-SHA1 signature of ``url`` and the POST ``params``, in Base64.
+
+    The signed text is built as ``RequestValidator.compute_signature`` of twilio 9.13 builds
+    it: the URL, then for each distinct name in sorted order each of its distinct values in
+    sorted order, name and value joined. This copy skips the library's per-call set and
+    lookup overhead, which cost about as much as the HMAC itself.
+    """
+    parts = [url]
+    for name in sorted(params):
+        values = params[name]
+        for value in sorted(set(values)) if len(values) > 1 else values:
+            parts.append(name)
+            parts.append(value)
+    digest = hmac.new(key, "".join(parts).encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def sign(auth_token: str, url: str, params: FormParams) -> str:
