@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -52,6 +52,11 @@ class TransferBody(_Body):
     consult: bool = False
 
 
+class ConsultBody(_Body):
+    target_kind: Literal["queue", "agent", "number"]
+    target: str = Field(min_length=1, max_length=200)
+
+
 class WrapupEndBody(_Body):
     disposition: str = Field(min_length=1, max_length=100)
     notes: str = Field(default="", max_length=4000)
@@ -66,6 +71,23 @@ class MessageBody(_Body):
 
 
 BodyT = TypeVar("BodyT", bound=_Body)
+CONSULT_OPERATIONS = ("consult", "complete_consult", "cancel_consult")
+
+
+class ConsultDesk(AgentDesk, Protocol):
+    """An ``AgentDesk`` that can consult before a transfer, as ``AcdService`` does.
+
+    ``consult`` returns once the consultation is requested; ``ConsultChanged`` events
+    report its progress. Each method raises ``DeskError`` like the other actions.
+    """
+
+    async def consult(
+        self, agent_id: str, interaction_id: str, target_kind: str, target: str
+    ) -> None: ...
+
+    async def complete_consult(self, agent_id: str, interaction_id: str) -> None: ...
+
+    async def cancel_consult(self, agent_id: str, interaction_id: str) -> None: ...
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -136,6 +158,9 @@ class RestApi:
             web.post(interaction + "/hangup", self._guard(self.hangup)),
             web.post(interaction + "/hold", self._guard(self.hold)),
             web.post(interaction + "/transfer", self._guard(self.transfer)),
+            web.post(interaction + "/consult", self._guard(self.consult)),
+            web.post(interaction + "/consult/complete", self._guard(self.complete_consult)),
+            web.post(interaction + "/consult/cancel", self._guard(self.cancel_consult)),
             web.post(interaction + "/messages", self._guard(self.send_message)),
             web.post(agent + "/wrapup/end", self._guard(self.end_wrapup)),
             web.post(agent + "/wrapup/extend", self._guard(self.extend_wrapup)),
@@ -230,6 +255,32 @@ class RestApi:
         await self._desk.transfer(agent_id, request.match_info["interaction_id"],
                                   body.target_kind, body.target, body.consult)
         return {"ok": True}
+
+    async def consult(self, request: web.Request, principal: Principal) -> dict[str, Any]:
+        agent_id = self._acting_agent(request, principal)
+        body = await read_body(request, ConsultBody)
+        await self._consult_desk().consult(agent_id, request.match_info["interaction_id"],
+                                           body.target_kind, body.target)
+        log.info("cti_consult_requested", user_id=principal.user_id, agent_id=agent_id,
+                 target_kind=body.target_kind)
+        return {"ok": True}
+
+    async def complete_consult(self, request: web.Request, principal: Principal
+                               ) -> dict[str, Any]:
+        agent_id = self._acting_agent(request, principal)
+        await self._consult_desk().complete_consult(agent_id, request.match_info["interaction_id"])
+        return {"ok": True}
+
+    async def cancel_consult(self, request: web.Request, principal: Principal) -> dict[str, Any]:
+        agent_id = self._acting_agent(request, principal)
+        await self._consult_desk().cancel_consult(agent_id, request.match_info["interaction_id"])
+        return {"ok": True}
+
+    def _consult_desk(self) -> ConsultDesk:
+        if not all(callable(getattr(self._desk, name, None)) for name in CONSULT_OPERATIONS):
+            raise DeskError("this desk cannot consult before a transfer; use a blind transfer",
+                            "not_supported")
+        return cast(ConsultDesk, self._desk)
 
     async def send_message(self, request: web.Request, principal: Principal) -> dict[str, Any]:
         agent_id = self._acting_agent(request, principal)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cti.api import (
+    ConsultBody,
     HoldBody,
     LoginBody,
     MessageBody,
@@ -24,7 +25,7 @@ from cti.api import (
 
 API_VERSION = "1.0.0"
 EVENTS_SCHEMA = Path(__file__).resolve().parent / "schema" / "events.schema.json"
-SHARED_SCHEMAS = ("agent_view", "offer", "pop", "interaction", "queue_stats",
+SHARED_SCHEMAS = ("agent_view", "offer", "pop", "interaction", "consult_view", "queue_stats",
                   "previous_interaction", "written_message")
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -113,7 +114,18 @@ def _paths() -> dict[str, Any]:
         interaction + "/hangup": _action("Hang up an interaction", ids),
         interaction + "/hold": _action("Put on hold or resume", ids, HoldBody),
         interaction + "/transfer": _action(
-            "Blind or consult transfer to a queue, an agent or a number", ids, TransferBody
+            "Blind transfer to a queue, an agent or a number; with consult, start a "
+            "consultation as /consult does", ids, TransferBody
+        ),
+        interaction + "/consult": _action(
+            "Consult a queue, an agent or a number while the caller holds; progress follows "
+            "as consult_changed events", ids, ConsultBody
+        ),
+        interaction + "/consult/complete": _action(
+            "Complete the consult transfer: the caller joins the consulted party", ids
+        ),
+        interaction + "/consult/cancel": _action(
+            "Cancel the consultation: the consulted leg ends and the caller is back", ids
         ),
         interaction + "/messages": _action("Send an email or chat reply", ids, MessageBody),
         agent + "/wrapup/end": _action(
@@ -132,7 +144,8 @@ def _paths() -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     string = {"type": "string"}
     bodies: list[type[BaseModel]] = [
-        LoginBody, StatusBody, HoldBody, TransferBody, WrapupEndBody, WrapupExtendBody, MessageBody,
+        LoginBody, StatusBody, HoldBody, TransferBody, ConsultBody, WrapupEndBody,
+        WrapupExtendBody, MessageBody,
     ]
     schemas: dict[str, Any] = {model.__name__: model.model_json_schema() for model in bodies}
     schemas.update({

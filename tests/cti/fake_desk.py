@@ -14,6 +14,7 @@ from santral.clock import Clock
 from santral.events import (
     AgentStateChanged,
     AgentStatusChanged,
+    ConsultChanged,
     EventBus,
     InteractionConnected,
     InteractionEnded,
@@ -164,6 +165,41 @@ class FakeDesk:
         agent = self._agent(agent_id)
         self._interaction(agent, interaction_id)
         self.actions.append(("transfer", interaction_id, target_kind, target, str(consult)))
+
+    async def consult(self, agent_id: str, interaction_id: str, target_kind: str,
+                      target: str) -> None:
+        agent = self._agent(agent_id)
+        item = self._interaction(agent, interaction_id)
+        if item.get("consult"):
+            raise DeskError(f"interaction {interaction_id!r} is already consulting",
+                            "invalid_state", agent_id=agent_id)
+        item["consult"] = {"target_kind": target_kind, "target": target}
+        self.actions.append(("consult", interaction_id, target_kind, target))
+        self._publish_consult(agent_id, interaction_id, "requested")
+
+    async def complete_consult(self, agent_id: str, interaction_id: str) -> None:
+        self._end_consult(agent_id, interaction_id, "completed")
+
+    async def cancel_consult(self, agent_id: str, interaction_id: str) -> None:
+        self._end_consult(agent_id, interaction_id, "cancelled")
+
+    def _end_consult(self, agent_id: str, interaction_id: str, state: str) -> None:
+        item = self._interaction(self._agent(agent_id), interaction_id)
+        if not item.get("consult"):
+            raise DeskError(f"interaction {interaction_id!r} has no consultation",
+                            "invalid_state", agent_id=agent_id)
+        self.actions.append((state, interaction_id))
+        self._publish_consult(agent_id, interaction_id, state)
+        item["consult"] = None
+
+    def _publish_consult(self, agent_id: str, interaction_id: str, state: str) -> None:
+        item = self._interaction(self._agent(agent_id), interaction_id)
+        consult = item["consult"]
+        self.bus.publish(ConsultChanged(
+            consult_id=f"c-{interaction_id}", interaction_id=interaction_id, agent_id=agent_id,
+            call_id="", target_kind=consult["target_kind"], target=consult["target"],
+            state=state,
+        ))
 
     async def end_wrapup(self, agent_id: str, disposition: str, notes: str = "") -> None:
         agent = self._agent(agent_id)
