@@ -2,36 +2,56 @@
 
 1. AMI: events per second framed, mapped and applied to the channel table, from a
    recorded call's event sequence repeated with new unique ids.
-2. FastAGI: sessions per second between the scripted Asterisk peer's callers (in a second
-   process) and the FastAGI server (header block, ANSWER, STREAM FILE, HANGUP, close).
-   The time includes starting the callers' process.
+2. FastAGI: sessions per second of the FastAGI server (header block, ANSWER, STREAM FILE,
+   HANGUP, close), against scripted callers in a second process. The callers are
+   bare ``asyncio.Protocol`` objects that write a pre-built header block and answer each
+   command line by its first letter, so they cost the server's core as little as possible.
 
-Both figures are also given per CPU second of the measuring process, which depends less on
-other load on a shared machine.
+The FastAGI figure is given per wall-clock second and per CPU second of the server
+process; the second depends less on other load on a shared machine. ``--loop`` picks the
+event loop of both processes: ``asyncio``, ``uvloop`` or ``both`` (the default).
 
-Usage: ``.venv/bin/python benchmarks/bench_asterisk.py [--events N] [--sessions N]``.
+Usage: ``.venv/bin/python benchmarks/bench_asterisk.py [--calls N] [--sessions N]
+[--concurrency N] [--loop asyncio|uvloop|both] [--profile]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import multiprocessing
 import os
 import platform
+import pstats
+import resource
+import select
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
+import uvloop
 
 from santral.telephony.asterisk import agi, ami_events
 from santral.telephony.asterisk.agi_server import AgiSession, FastAgiServer
 from santral.telephony.asterisk.ami import AmiFramer
-from santral.testing.asterisk_peer import AsteriskPeer
+from santral.testing.asterisk_peer import _Leg, header_block
 
 TRANSCRIPT = Path(__file__).resolve().parents[1] / "tests/asterisk/transcripts/agent_call.ami"
 CHUNK = 65536
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+# Replies by the first letter of the command: ANSWER, STREAM FILE, HANGUP.
+REPLIES = {
+    ord("A"): b"200 result=0\n",
+    ord("S"): b"200 result=0 endpos=11234\n",
+    ord("H"): b"200 result=1\n",
+}
 
 
 def ami_stream(calls: int) -> tuple[bytes, int]:
@@ -65,43 +85,102 @@ async def short_call(session: AgiSession) -> None:
     await session.send(agi.hangup_command())
 
 
-async def run_callers(port: int, sessions: int, concurrency: int) -> None:
-    """Run ``sessions`` scripted callers against ``port``, ``concurrency`` at a time."""
-    peer = AsteriskPeer()
+class Callers:
+    """Scripted callers on bare non-blocking sockets and ``epoll``, with no event loop.
 
-    async def caller_loop(count: int) -> None:
-        for _ in range(count):
-            caller = await peer.call(port, "ivr?lang=en")
-            await caller.finished()
-            peer.callers.remove(caller)
+    Each connection writes a pre-built header block, answers every command line by its
+    first letter, and is replaced by a new one when santral closes it.
+    """
 
-    await asyncio.gather(*(caller_loop(sessions // concurrency) for _ in range(concurrency)))
+    def __init__(self, port: int, sessions: int, concurrency: int) -> None:
+        self.port = port
+        self.left = sessions
+        self.finished = 0
+        self.poll = select.epoll()
+        self.sockets: dict[int, tuple[socket.socket, list[bytes]]] = {}
+        self.headers = [
+            header_block(
+                _Leg(f"PJSIP/trunk-{n:08x}", f"1733331000.{n}"), "ivr", port, "555", "4000", []
+            )
+            for n in range(concurrency)
+        ]
+
+    def open(self, slot: int) -> None:
+        if self.left <= 0:
+            return
+        self.left -= 1
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.sendall(self.headers[slot % len(self.headers)])
+        sock.setblocking(False)
+        self.sockets[sock.fileno()] = (sock, [b""])
+        self.poll.register(sock.fileno(), select.EPOLLIN)
+
+    def readable(self, fd: int) -> None:
+        sock, partial = self.sockets[fd]
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return
+        if not data:
+            self.poll.unregister(fd)
+            del self.sockets[fd]
+            sock.close()
+            self.finished += 1
+            self.open(fd)
+            return
+        lines = (partial[0] + data).split(b"\n")
+        partial[0] = lines.pop()
+        for line in lines:
+            sock.send(REPLIES.get(line[0], b"510 Invalid or unknown command\n"))
+
+    def run(self, concurrency: int, limit: float) -> None:
+        for slot in range(concurrency):
+            self.open(slot)
+        deadline = time.monotonic() + limit
+        while self.sockets and time.monotonic() < deadline:
+            for fd, _ in self.poll.poll(1.0):
+                self.readable(fd)
 
 
 def callers_process(port: int, sessions: int, concurrency: int) -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    asyncio.run(run_callers(port, sessions, concurrency))
+    Callers(port, sessions, concurrency).run(concurrency, 600.0)
 
 
-async def bench_fastagi(sessions: int, concurrency: int) -> tuple[int, float, float]:
+async def bench_fastagi(
+    sessions: int, concurrency: int, loop_name: str, profile: cProfile.Profile | None
+) -> tuple[int, float, float, float]:
     """Serve FastAGI here while the scripted callers run in a second process."""
     server = FastAgiServer(short_call, port=0, max_sessions=concurrency * 2)
     await server.start()
-    total = sessions // concurrency * concurrency
-    process = multiprocessing.Process(
-        target=callers_process, args=(server.address[1], total, concurrency)
+    process = multiprocessing.get_context("spawn").Process(
+        target=callers_process, args=(server.address[1], sessions, concurrency)
     )
-    cpu_started = time.process_time()
-    started = time.perf_counter()
     process.start()
-    await asyncio.to_thread(process.join, 600)
+    await asyncio.sleep(0.5)  # the callers' interpreter starts outside the measurement
+    if profile is not None:
+        profile.enable()
+    usage_started = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    for _ in range(120_000):
+        if not process.is_alive():
+            break
+        await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu_started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    user = usage.ru_utime - usage_started.ru_utime
+    system = usage.ru_stime - usage_started.ru_stime
+    if profile is not None:
+        profile.disable()
     if process.is_alive():
         process.terminate()
-        process.join(5)
+    process.join(5)
     await server.stop()
-    return server.sessions_started, elapsed, cpu
+    return server.sessions_started, elapsed, user, system
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine() -> str:
@@ -123,22 +202,38 @@ def main() -> None:
     parser.add_argument(
         "--calls", type=int, default=20_000, help="recorded calls in the AMI stream"
     )
-    parser.add_argument("--sessions", type=int, default=4_000, help="FastAGI sessions to run")
+    parser.add_argument("--sessions", type=int, default=20_000, help="FastAGI sessions to run")
     parser.add_argument("--concurrency", type=int, default=50, help="callers at a time")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop", "both"], default="both")
+    parser.add_argument("--profile", action="store_true", help="print the server's cProfile")
     options = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     print(f"machine: {machine()}")
-    events, elapsed, cpu = bench_ami(options.calls)
-    print(
-        f"AMI: {events} events in {elapsed:.2f} s = {events / elapsed:,.0f} events/s"
-        f" ({events / cpu:,.0f} per CPU second)"
-    )
-    done, elapsed, cpu = asyncio.run(bench_fastagi(options.sessions, options.concurrency))
-    print(
-        f"FastAGI: {done} sessions in {elapsed:.2f} s = {done / elapsed:,.0f} sessions/s"
-        f" ({done / cpu:,.0f} per CPU second of the server process)"
-    )
+    if options.calls:
+        events, elapsed, cpu = bench_ami(options.calls)
+        print(
+            f"AMI: {events} events in {elapsed:.2f} s = {events / elapsed:,.0f} events/s"
+            f" ({events / cpu:,.0f} per CPU second)"
+        )
+    names = ["asyncio", "uvloop"] if options.loop == "both" else [options.loop]
+    for name in names:
+        profile = cProfile.Profile() if options.profile else None
+        callers_before = children_cpu()
+        with asyncio.Runner(loop_factory=LOOPS[name]) as runner:
+            done, elapsed, user, system = runner.run(
+                bench_fastagi(options.sessions, options.concurrency, name, profile)
+            )
+        callers = children_cpu() - callers_before
+        cpu = user + system
+        print(
+            f"FastAGI on {name}: {done} sessions in {elapsed:.2f} s ="
+            f" {done / elapsed:,.0f} sessions/s, {done / cpu:,.0f} per CPU second of the server"
+            f" ({1e6 * user / done:.0f} µs user + {1e6 * system / done:.0f} µs kernel a session;"
+            f" callers {callers:.2f} CPU s)"
+        )
+        if profile is not None:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

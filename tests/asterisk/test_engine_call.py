@@ -50,6 +50,24 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def engine_environ(tmp_path: Path, ami_port: int) -> dict[str, str]:
+    """Overrides for the shipped config: free ports, files under ``tmp_path``, the AMI login."""
+    return {
+        "SANTRAL_HTTP__PORT": "0",
+        "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
+        "SANTRAL_EMAIL__LISTEN_PORT": "0",
+        "SANTRAL_EMAIL__ATTACHMENTS_FOLDER": str(tmp_path / "attachments"),
+        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
+        "SANTRAL_ASTERISK__AMI__HOST": "127.0.0.1",
+        "SANTRAL_ASTERISK__AMI__PORT": str(ami_port),
+        "SANTRAL_ASTERISK__AMI__USERNAME": "santral",
+        "SANTRAL_ASTERISK__AMI__SECRET_ENV": SECRET_ENV,
+        "SANTRAL_ASTERISK__QUEUE_POLL_INTERVAL": "0.05",
+        "SANTRAL_ACD__AGENTS__ALICE__ENDPOINT": "PJSIP/alice",
+        "SANTRAL_ACD__AGENTS__BOB__ENDPOINT": "PJSIP/bob",
+    }
+
+
 @pytest.fixture
 async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Site]:
     monkeypatch.setenv(SECRET_ENV, "s3cret")
@@ -58,20 +76,7 @@ async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     peer = AsteriskPeer(ami)
     peer.add_phone("PJSIP/alice")
     peer.add_phone("PJSIP/bob")
-    environ = {
-        "SANTRAL_HTTP__PORT": "0",
-        "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
-        "SANTRAL_EMAIL__LISTEN_PORT": "0",
-        "SANTRAL_EMAIL__ATTACHMENTS_FOLDER": str(tmp_path / "attachments"),
-        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
-        "SANTRAL_ASTERISK__AMI__HOST": "127.0.0.1",
-        "SANTRAL_ASTERISK__AMI__PORT": str(ami.port),
-        "SANTRAL_ASTERISK__AMI__USERNAME": "santral",
-        "SANTRAL_ASTERISK__AMI__SECRET_ENV": SECRET_ENV,
-        "SANTRAL_ASTERISK__QUEUE_POLL_INTERVAL": "0.05",
-        "SANTRAL_ACD__AGENTS__ALICE__ENDPOINT": "PJSIP/alice",
-        "SANTRAL_ACD__AGENTS__BOB__ENDPOINT": "PJSIP/bob",
-    }
+    environ = engine_environ(tmp_path, ami.port)
     config = load_config(REPOSITORY / "config.yaml", environ=environ)
     engine = Engine(config, clock=ShiftedClock(OPEN_HOURS), environ=environ)
     events: list[Event] = []
@@ -169,18 +174,7 @@ async def test_ami_secret_comes_from_the_engine_environ(
     monkeypatch.delenv(SECRET_ENV, raising=False)
     ami = AmiServer(secret="s3cret")
     await ami.start()
-    environ = {
-        "SANTRAL_HTTP__PORT": "0",
-        "SANTRAL_STORE__URL": f"sqlite:///{tmp_path / 'santral.db'}",
-        "SANTRAL_EMAIL__LISTEN_PORT": "0",
-        "SANTRAL_EMAIL__ATTACHMENTS_FOLDER": str(tmp_path / "attachments"),
-        "SANTRAL_ASTERISK__FASTAGI__PORT": "0",
-        "SANTRAL_ASTERISK__AMI__HOST": "127.0.0.1",
-        "SANTRAL_ASTERISK__AMI__PORT": str(ami.port),
-        "SANTRAL_ASTERISK__AMI__USERNAME": "santral",
-        "SANTRAL_ASTERISK__AMI__SECRET_ENV": SECRET_ENV,
-        SECRET_ENV: "s3cret",
-    }
+    environ = {**engine_environ(tmp_path, ami.port), SECRET_ENV: "s3cret"}
     config = load_config(REPOSITORY / "config.yaml", environ=environ)
     engine = Engine(config, clock=ShiftedClock(OPEN_HOURS), environ=environ)
     try:

@@ -22,6 +22,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, overload
 from urllib.parse import parse_qsl, urlsplit
 
 from santral.errors import SantralError
@@ -30,6 +31,7 @@ MAX_LINE = 8192
 MAX_HEADERS = 256
 ALL_DIGITS = "0123456789*#"
 
+_WORD = re.compile(r'[^\s"]+')
 _RESULT = re.compile(
     r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=(?P<endpos>-?\d+))?\s*$"
 )
@@ -181,13 +183,24 @@ class AgiReader:
         return items
 
     def _read_headers(self, lines: list[bytes], items: list[ReaderItem]) -> int:
-        """Read header lines in one loop; return the index of the first line after them."""
-        for index, raw in enumerate(lines):
-            request = self._header_line(_decode(raw))
-            if request is not None:
-                items.append(request)
-                return index + 1
-        return len(lines)
+        """Read header lines; return the index of the first line after the header block.
+
+        The lines are decoded as one block, and a well-formed ``agi_name: value`` line is
+        stored directly; any other line goes through ``_header_line``, which rejects it.
+        """
+        end = _block_end(lines)
+        text = b"\n".join(lines[: len(lines) if end is None else end]).decode("utf-8", "replace")
+        headers = self._headers
+        for line in text.split("\n") if text else ():
+            name, separator, value = line.removesuffix("\r").partition(": ")
+            if separator and name.startswith("agi_") and len(headers) < MAX_HEADERS:
+                headers[name[4:]] = value
+            else:
+                self._header_line(line.removesuffix("\r"))
+        if end is None:
+            return len(lines)
+        items.append(self._header_line(""))
+        return end + 1
 
     def feed_eof(self) -> None:
         if self._state is _State.HEADERS:
@@ -216,6 +229,12 @@ class AgiReader:
             return None
         return parse_reply(line)
 
+    @overload
+    def _header_line(self, line: Literal[""]) -> AgiRequest: ...
+
+    @overload
+    def _header_line(self, line: str) -> AgiRequest | None: ...
+
     def _header_line(self, line: str) -> AgiRequest | None:
         if line == "":
             self._state = _State.COMMANDS
@@ -240,6 +259,14 @@ class AgiReader:
         if len(self._usage) > MAX_HEADERS:
             raise AgiProtocolError(f"520 usage reply longer than {MAX_HEADERS} lines")
         return None
+
+
+def _block_end(lines: list[bytes]) -> int | None:
+    """Return the index of the empty line that ends the header block, or None."""
+    for index, raw in enumerate(lines):
+        if not raw or raw == b"\r":
+            return index
+    return None
 
 
 def _decode(raw: bytes) -> str:
@@ -325,18 +352,18 @@ def quote(argument: str) -> str:
 def command(*words: str, quoted: tuple[str, ...] = ()) -> bytes:
     """Build a command line from bare words followed by quoted arguments."""
     for word in words:
-        if not word or any(character.isspace() for character in word) or '"' in word:
+        if _WORD.fullmatch(word) is None:
             raise AgiProtocolError(f"AGI word {word!r} must be non-empty without spaces or quotes")
     parts = [*words, *(quote(argument) for argument in quoted)]
     return (" ".join(parts) + "\n").encode()
 
 
 def answer_command() -> bytes:
-    return command("ANSWER")
+    return b"ANSWER\n"
 
 
 def hangup_command() -> bytes:
-    return command("HANGUP")
+    return b"HANGUP\n"
 
 
 def stream_file_command(name: str, escape_digits: str = "") -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -45,8 +46,14 @@ class AgiSession:
     """
 
     def __init__(
-        self, request: AgiRequest, connection: _Connection, *, reply_timeout: float
+        self,
+        request: AgiRequest,
+        connection: _Connection,
+        *,
+        reply_timeout: float,
+        debug: bool = False,
     ) -> None:
+        """``debug`` logs every frame; the server decides it once, not per session."""
         self.request = request
         self.hung_up = False
         self.closed = False
@@ -57,7 +64,19 @@ class AgiSession:
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
         self._lock = asyncio.Lock()
-        self._log = log.bind(channel=request.channel, unique_id=request.unique_id)
+        self._loop = asyncio.get_running_loop()
+        # The pending reply's deadline, checked by one lazy timer (see ``_arm``).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._bound: Any = None
+        self._debug = debug
+
+    @property
+    def _log(self) -> Any:
+        """The logger bound to the channel, built on first use."""
+        if self._bound is None:
+            self._bound = log.bind(channel=self.request.channel, unique_id=self.request.unique_id)
+        return self._bound
 
     async def send(
         self,
@@ -74,25 +93,28 @@ class AgiSession:
         because ``EXEC Dial`` lasts as long as the conversation.
 
         Raises ``AgiHangup`` if the channel is gone before or by this reply, or the
-        connection closed. With ``keep_hangup_reply``, a ``200`` reply that reports the
-        hang-up is returned instead, so ``RECORD FILE`` keeps what was recorded. If
-        cancelled while waiting, the session is closed because its replies would be out
-        of step.
+        connection closed, and ``TimeoutError`` if the reply is late. With
+        ``keep_hangup_reply``, a ``200`` reply that reports the hang-up is returned instead,
+        so ``RECORD FILE`` keeps what was recorded. If cancelled or timed out while
+        waiting, the session is closed because its replies would be out of step.
         """
         async with self._lock:
             if self.hung_up or self.closed:
                 raise AgiHangup(f"channel {self.request.channel} hung up; {line!r} not sent")
-            self._log.debug("agi_frame", direction=">", line=line.decode().rstrip("\n"))
+            if self._debug:
+                self._log.debug("agi_frame", direction=">", line=line.decode().rstrip("\n"))
             self._connection.write(line)
             self.commands_sent += 1
-            timeout = None if wait is None else wait + self._reply_timeout
+            if wait is not None:
+                self._arm(wait + self._reply_timeout)
             try:
-                async with asyncio.timeout(timeout):
-                    reply = await self._next_reply()
+                reply = await self._next_reply()
             except (asyncio.CancelledError, TimeoutError):
                 self.abort()
                 raise
-            if not sensitive:
+            finally:
+                self._deadline = None
+            if self._debug and not sensitive:
                 self._log.debug(
                     "agi_frame", direction="<", status=reply.status, result=reply.result
                 )
@@ -102,6 +124,31 @@ class AgiSession:
                     return reply
                 raise AgiHangup(f"channel {self.request.channel} hung up during {line!r}")
             return reply
+
+    def _arm(self, seconds: float) -> None:
+        """Set the pending reply's deadline.
+
+        Replies usually arrive within a millisecond, so a timer per command would be
+        created and cancelled thousands of times a second. One timer per session fires at
+        the earliest deadline set and moves itself to the current one when it is later.
+        """
+        self._deadline = self._loop.time() + seconds
+        if self._timer is not None and self._timer.when() <= self._deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(self._deadline, self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._deadline_passed)
+            return
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
 
     async def _next_reply(self) -> AgiReply:
         while True:
@@ -115,7 +162,7 @@ class AgiSession:
             if self._lost:
                 self.hung_up = True
                 raise AgiHangup(f"FastAGI connection for {self.request.channel} closed")
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -138,6 +185,9 @@ class AgiSession:
         """Close the connection at once; a pending ``send`` fails with ``AgiHangup``."""
         if not self.closed:
             self.closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._connection.close()
 
     async def close(self) -> None:
@@ -194,7 +244,9 @@ class _Connection(asyncio.Protocol):
         if not isinstance(request, AgiRequest):
             self._drop(f"expected the header block, got {request!r}")
             return
-        self.session = AgiSession(request, self, reply_timeout=self._server.reply_timeout)
+        self.session = AgiSession(
+            request, self, reply_timeout=self._server.reply_timeout, debug=self._server.debug
+        )
         self._server.start_session(self.session)
 
     def _header_timed_out(self) -> None:
@@ -256,6 +308,7 @@ class FastAgiServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self.rejected = 0
         self.sessions_started = 0
+        self.debug = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -270,18 +323,22 @@ class FastAgiServer:
         return len(self._sessions)
 
     async def start(self) -> None:
+        self.debug = log.is_enabled_for(logging.DEBUG)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), self._host, self._port)
         log.info("fastagi_listening", host=self.address[0], port=self.address[1])
 
     async def stop(self) -> None:
-        """Stop listening, close every connection and wait for the handlers to return."""
+        """Stop listening, close every connection, wait for the handlers and transports."""
         if self._server is not None:
             self._server.close()
         for connection in list(self._connections):
             connection.close()
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=CLOSE_TIMEOUT * 2)
+        closing = [connection.finished for connection in self._connections]
+        if closing:
+            await asyncio.wait(closing, timeout=CLOSE_TIMEOUT)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
@@ -320,5 +377,6 @@ class FastAgiServer:
         except Exception:
             log.exception("fastagi_handler_failed", channel=session.request.channel)
         finally:
+            # The transport calls connection_lost once closed; stop() waits for that.
             self._sessions.discard(session)
-            await session.close()
+            session.abort()
