@@ -36,7 +36,9 @@ class ScriptedFlow:
         self.controls: dict[str, CallControl] = {}
         self.events: dict[str, list[Event]] = defaultdict(list)
         self.hung_up: dict[str, str] = {}
+        self.hang_up_reports: list[str] = []
         self.agent_legs_ended: list[str] = []
+        self.consult_legs_ended: list[str] = []
         self.queue_results: dict[str, asyncio.Future[QueueResult]] = {}
         self.call_started = asyncio.Event()
 
@@ -65,12 +67,16 @@ class ScriptedFlow:
 
     async def caller_hung_up(self, call_id: str, cause: str = "") -> None:
         self.hung_up[call_id] = cause
+        self.hang_up_reports.append(call_id)
 
     async def agent_leg_ended(self, call_id: str) -> None:
         self.agent_legs_ended.append(call_id)
         future = self.queue_results.get(call_id)
         if future is not None and not future.done():
             future.set_result(QueueResult(outcome="answered"))
+
+    async def consult_leg_ended(self, call_id: str) -> None:
+        self.consult_legs_ended.append(call_id)
 
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         return await self.queue_results[call_id]

@@ -19,8 +19,10 @@ from santral.telephony.base import AgentEndpoint, AgentLegResult
 from santral.telephony.sip.connector import SipConnector
 from santral.testing.sip_peers import Baresip, Kamailio, SippResult, run_sipp
 from tests.conftest import require_program
+from tests.sip import phones
 from tests.sip.conftest import SCENARIOS, connector_settings
 from tests.sip.flows import SOUNDS, ScriptedFlow
+from tests.sip.phones import wait_until
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -41,29 +43,10 @@ def padded_source(tmp_path: Path) -> Path:
 
 
 async def start_phone(kamailio: Kamailio, tmp_path: Path, *, answer: str = "auto") -> Baresip:
-    require_program("baresip")
     require_program("sox")
-    phone = Baresip(
-        "alice", kamailio.port, tmp_path / "baresip", padded_source(tmp_path), answer=answer
+    return await phones.start_phone(
+        kamailio, tmp_path / "baresip", "alice", padded_source(tmp_path), answer=answer
     )
-    phone.start()
-    for _ in range(50):
-        if phone.process is None or phone.process.poll() is not None:
-            break
-        if kamailio.is_registered("alice"):
-            return phone
-        await asyncio.sleep(0.1)
-    phone.stop()
-    log = (phone.workdir / "baresip.log").read_text(errors="replace")[-1500:]
-    pytest.fail(f"baresip did not register within 5 s:\n{log}")
-
-
-async def wait_until(predicate: object, limit: float = 10.0) -> None:
-    for _ in range(int(limit / 0.05)):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"condition not met within {limit} s")
 
 
 def save_transcript(trace: list[tuple[str, bytes]] | None) -> None:

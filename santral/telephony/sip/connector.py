@@ -23,6 +23,7 @@ from santral.clock import Clock
 from santral.errors import ConnectorError
 from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
 from santral.telephony.sip import sdp as sdp_module
+from santral.telephony.sip.consult import ConsultTransfers
 from santral.telephony.sip.errors import SipParseError
 from santral.telephony.sip.ivr_runner import IvrRunner
 from santral.telephony.sip.legs import AgentLeg, CallerLeg, LegState
@@ -49,7 +50,7 @@ FINAL_RESULTS = {
 
 
 class SipConnector:
-    """A SIP endpoint for santral; implements ``Connector`` and ``CallControl``."""
+    """A SIP endpoint for santral that implements ``Connector`` and ``ConsultControl``."""
 
     name = "sip"
 
@@ -90,6 +91,7 @@ class SipConnector:
         self._cache = Path(tempfile.mkdtemp(prefix="santral-sip-"))
         self.library = PromptLibrary(calls.prompt_file, self._cache, voice=settings.tts_voice)
         self.runner = IvrRunner(self)
+        self.consults = ConsultTransfers(self)
         self.recordings_dir = self._cache / "recordings"
         self.last_error = ""
         self.invalid_messages = 0
@@ -143,6 +145,7 @@ class SipConnector:
             "registered": sorted(self.registrar.registered),
             "calls": len(self.callers),
             "agent_legs": len(self.agent_legs),
+            "consultations": sum(1 for call in self.callers.values() if call.consultation),
             "late_media_ticks": self.media.late_ticks,
             "invalid_messages": self.invalid_messages,
             "last_error": self.last_error,
@@ -322,7 +325,7 @@ class SipConnector:
         self.send_response(call.invite, call.last_response)
         call.transition(LegState.ANSWERED)
         self.media.legs.add(call.rtp)
-        self._spawn(self._retransmit_answer(call, call.last_response))
+        self.spawn(self._retransmit_answer(call, call.last_response))
 
     def _ack_received(self, ack: SantralSIPMessage) -> None:
         call = self.callers.get(ack.call_id)
@@ -447,9 +450,10 @@ class SipConnector:
             return
         self.media.legs.discard(call.rtp)
         call.transition(LegState.ENDED)
+        self.consults.drop(call)
         if call.agent is not None:
-            self._end_agent_leg(call.agent)
-        self._spawn(self.calls.caller_hung_up(call.call_id, cause))
+            self.end_agent_leg(call.agent)
+        self.spawn(self.calls.caller_hung_up(call.call_id, cause))
         self._forget(call)
 
     def _forget(self, call: CallerLeg) -> None:
@@ -457,7 +461,8 @@ class SipConnector:
         call.client.forget(call.invite.call_id)
         self.ports.release(call.port)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def spawn(self, coroutine: Any) -> None:
+        """Run ``coroutine`` as a background task that is kept and whose failure is logged."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks_hold(task)
         task.add_done_callback(_log_failure)
@@ -472,7 +477,7 @@ class SipConnector:
         Return how the attempt ended. If cancelled while the phone rings, the INVITE is
         cancelled and the caller keeps hearing music on hold.
         """
-        call = self._caller(call_id)
+        call = self.caller(call_id)
         if call is None or call.state is not LegState.ANSWERED:
             return AgentLegResult.CALLER_GONE
         log.info("agent_dialing", call_id=call_id, agent_id=agent.agent_id)
@@ -480,16 +485,18 @@ class SipConnector:
         if result is AgentLegResult.ANSWERED and leg is not None and leg.rtp is not None:
             if whisper:
                 await self.runner.whisper(leg.rtp, whisper)
-            self._bridge(call, leg)
+            self.bridge_agent(call, leg)
         log.info("agent_leg_result", call_id=call_id, agent_id=agent.agent_id, result=result.value)
         return result
 
-    def _caller(self, call_id: str) -> CallerLeg | None:
+    def caller(self, call_id: str) -> CallerLeg | None:
+        """Return the caller's leg of the engine's ``call_id``, or None."""
         return next((call for call in self.callers.values() if call.call_id == call_id), None)
 
-    def _bridge(self, call: CallerLeg, leg: AgentLeg) -> None:
+    def bridge_agent(self, call: CallerLeg, leg: AgentLeg) -> None:
+        """Make ``leg`` the call's agent leg and relay audio between it and the caller."""
         if call.state is not LegState.ANSWERED or leg.rtp is None:
-            self._end_agent_leg(leg)
+            self.end_agent_leg(leg)
             return
         call.agent = leg
         call.rtp.stop_music()
@@ -500,12 +507,21 @@ class SipConnector:
     def bridge_transfer(self, call: CallerLeg, leg: AgentLeg) -> None:
         """Bridge a transfer target; its hang-up ends the call instead of an agent conversation."""
         leg.transfer = True
-        self._bridge(call, leg)
+        self.bridge_agent(call, leg)
 
     async def dial(
-        self, call: CallerLeg, target: str, ring_timeout: float
+        self,
+        call: CallerLeg,
+        target: str,
+        ring_timeout: float,
+        *,
+        abort: asyncio.Event | None = None,
     ) -> tuple[AgentLegResult, AgentLeg | None]:
-        """Call ``target`` for ``call``; return the result and, if answered, the leg."""
+        """Call ``target`` for ``call``; return the result and, if answered, the leg.
+
+        Setting ``abort`` while the target rings cancels the INVITE, and the result is then
+        ``FAILED``, which does not count as the target's miss.
+        """
         port = self.ports.acquire()
         if port is None:
             return AgentLegResult.FAILED, None
@@ -517,7 +533,7 @@ class SipConnector:
         )
         self.agent_legs[leg.sip_call_id] = leg
         try:
-            result = await self._ring(call, leg, target, ring_timeout)
+            result = await self._ring(call, leg, target, ring_timeout, abort)
         except asyncio.CancelledError:
             await self._cancel_invite(leg)
             self._release(leg)
@@ -528,7 +544,12 @@ class SipConnector:
         return result, leg
 
     async def _ring(
-        self, call: CallerLeg, leg: AgentLeg, target: str, ring_timeout: float
+        self,
+        call: CallerLeg,
+        leg: AgentLeg,
+        target: str,
+        ring_timeout: float,
+        abort: asyncio.Event | None,
     ) -> AgentLegResult:
         offer = sdp_module.build_sdp(
             session_id=random.randrange(1, 1 << 31),
@@ -544,17 +565,24 @@ class SipConnector:
             target, "1", None, None, branch, leg.sip_call_id, sdp=offer
         )
         self.send_request(leg.invite)
-        self._spawn(self._retransmit_invite(leg))
-        hangup = asyncio.ensure_future(call.hung_up.wait())
+        self.spawn(self._retransmit_invite(leg))
+        stops = [asyncio.ensure_future(call.hung_up.wait())]
+        if abort is not None:
+            stops.append(asyncio.ensure_future(abort.wait()))
         try:
-            waiting: set[asyncio.Future[Any]] = {leg.final, hangup}
+            waiting: set[asyncio.Future[Any]] = {leg.final, *stops}
             await asyncio.wait(waiting, timeout=ring_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            hangup.cancel()
+            for stop in stops:
+                stop.cancel()
         if leg.final.done():
             return await self._final_response(leg, leg.final.result())
         await self._cancel_invite(leg)
-        return AgentLegResult.CALLER_GONE if call.hung_up.is_set() else AgentLegResult.NO_ANSWER
+        if call.hung_up.is_set():
+            return AgentLegResult.CALLER_GONE
+        if abort is not None and abort.is_set():
+            return AgentLegResult.FAILED
+        return AgentLegResult.NO_ANSWER
 
     async def _retransmit_invite(self, leg: AgentLeg) -> None:
         """Resend the INVITE until any response arrives (RFC 3261 timers A and B)."""
@@ -578,12 +606,12 @@ class SipConnector:
             answer = sdp_module.parse_sdp(response.sdp)
         except SipParseError as error:
             log.warning("agent_answer_invalid", sip_call_id=leg.sip_call_id, error=str(error))
-            self._end_agent_leg(leg)
+            self.end_agent_leg(leg)
             return AgentLegResult.FAILED
         codec = answer.choose_codec(["PCMU", "PCMA"]) or (0, "PCMU")
         leg.rtp = await self._open_rtp(leg.port, answer, codec)
         if leg.rtp is None:
-            self._end_agent_leg(leg)
+            self.end_agent_leg(leg)
             return AgentLegResult.FAILED
         leg.transition(LegState.ANSWERED)
         return AgentLegResult.ANSWERED
@@ -605,12 +633,12 @@ class SipConnector:
         if not leg.final.done():
             leg.final.set_result(response)
         elif code < 300:
-            self._end_agent_leg(leg)  # answered after santral gave up on it
+            self.end_agent_leg(leg)  # answered after santral gave up on it
 
     async def _cancel_invite(self, leg: AgentLeg) -> None:
         if leg.final.done():
             if leg.final.result().status_code < 300:
-                self._end_agent_leg(leg)
+                self.end_agent_leg(leg)
             return
         leg.cancelled = True
         self.send_request(leg.client.gen_cancel(leg.sip_call_id))
@@ -620,9 +648,9 @@ class SipConnector:
             log.warning("agent_cancel_unanswered", sip_call_id=leg.sip_call_id)
             return
         if response.status_code < 300:
-            self._end_agent_leg(leg)
+            self.end_agent_leg(leg)
 
-    def _end_agent_leg(self, leg: AgentLeg) -> None:
+    def end_agent_leg(self, leg: AgentLeg) -> None:
         """Send BYE on an answered agent leg and forget it."""
         if leg.state is LegState.ANSWERED:
             self.send_request(leg.client.bye_for(leg.sip_call_id))
@@ -637,23 +665,38 @@ class SipConnector:
         self.ports.release(leg.port)
 
     def _agent_hung_up(self, leg: AgentLeg) -> None:
-        call = self._caller(leg.caller_call_id)
+        """Handle a BYE from an agent leg, a consulted party's leg or a transfer target."""
+        call = self.caller(leg.caller_call_id)
         self._release(leg)
-        if call is None or call.agent is not leg or leg.transfer:
+        if call is None or leg.transfer or self.consults.party_hung_up(call, leg):
             return
+        if call.agent is not leg:
+            return
+        self.consults.drop(call)
         call.agent = None
         unbridge(call.rtp)
-        self._spawn(self.calls.agent_leg_ended(call.call_id))
+        self.spawn(self.calls.agent_leg_ended(call.call_id))
 
     # CallControl
 
     async def hold(self, call_id: str, on_hold: bool) -> None:
-        """Put the caller on music on hold (agent hears silence), or bridge them again."""
-        call = self._caller(call_id)
+        """Put the caller on music on hold (agent hears silence), or bridge them again.
+
+        During a consultation the caller is already on hold. Taking them off hold raises
+        ``ConnectorError`` until the consultation is completed or cancelled.
+        """
+        call = self.caller(call_id)
         if call is None:
             raise ConnectorError("no such SIP call", call_id=call_id)
         if call.agent is None or call.agent.rtp is None:
             return
+        if call.consultation is not None:
+            if on_hold:
+                return
+            raise ConnectorError(
+                "the caller is on hold for a consultation; complete or cancel it first",
+                call_id=call_id,
+            )
         if on_hold:
             unbridge(call.rtp, call.agent.rtp)
             await self.runner.start_music(call)
@@ -663,32 +706,52 @@ class SipConnector:
 
     async def transfer(self, call_id: str, target: str) -> None:
         """Drop the agent leg and connect the caller to ``target`` instead."""
-        call = self._caller(call_id)
+        call = self.caller(call_id)
         if call is None:
             raise ConnectorError("no such SIP call", call_id=call_id)
+        self.consults.drop(call)
         if call.agent is not None:
             unbridge(call.rtp)
-            self._end_agent_leg(call.agent)
+            self.end_agent_leg(call.agent)
             call.agent = None
         result, leg = await self.dial(call, target, self.settings.ring_timeout)
         if leg is None:
             raise ConnectorError(f"transfer to {target} failed: {result.value}", call_id=call_id)
-        self._bridge(call, leg)
+        self.bridge_agent(call, leg)
+
+    async def consult(
+        self, call_id: str, target: AgentEndpoint, ring_timeout: float
+    ) -> AgentLegResult:
+        """Hold the caller and ring ``target`` for at most ``ring_timeout`` seconds.
+
+        On answer the agent and ``target`` talk while the caller hears music on hold. Any
+        other result bridges the caller with the agent again. Raises ``ConnectorError``
+        when no agent is connected or a consultation is already in progress.
+        """
+        return await self.consults.consult(call_id, target, ring_timeout)
+
+    async def complete_consult(self, call_id: str) -> None:
+        """Bridge the caller with the consulted party and send BYE to the agent's phone."""
+        await self.consults.complete(call_id)
+
+    async def cancel_consult(self, call_id: str) -> None:
+        """End the consulted party's leg and bridge the caller with the agent again."""
+        await self.consults.cancel(call_id)
 
     async def hangup_agent(self, call_id: str) -> None:
         """End the agent's leg (BYE) and give the caller back to the dialplan."""
-        call = self._caller(call_id)
+        call = self.caller(call_id)
         if call is None or call.agent is None:
             return
-        leg = call.agent
-        self._end_agent_leg(leg)
+        self.consults.drop(call)
+        self.end_agent_leg(call.agent)
         call.agent = None
         unbridge(call.rtp)
         await self.calls.agent_leg_ended(call.call_id)
 
     async def hangup(self, call_id: str) -> None:
         """Hang up the caller (BYE, or 480 while ringing) and any agent leg."""
-        call = self._caller(call_id)
+        call = self.caller(call_id)
         if call is None or call.state is LegState.ENDED:
             return
         if call.state is LegState.ANSWERED:
@@ -697,8 +760,9 @@ class SipConnector:
             self.send_response(
                 call.invite, call.client.gen_response(call.invite, 480, "Temporarily Unavailable")
             )
+        self.consults.drop(call)
         if call.agent is not None:
-            self._end_agent_leg(call.agent)
+            self.end_agent_leg(call.agent)
         self.media.legs.discard(call.rtp)
         call.transition(LegState.ENDED)
         self._forget(call)

@@ -48,6 +48,7 @@ class CallerLeg:
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
     agent: AgentLeg | None = None
+    consultation: Consultation | None = None
 
     @property
     def call_id(self) -> str:
@@ -104,3 +105,16 @@ class AgentLeg:
             self.ended.set()
             if self.rtp is not None:
                 self.rtp.close()
+
+
+@dataclass
+class Consultation:
+    """A consult transfer in progress: the agent talks with a third party, the caller waits.
+
+    ``abort`` is set when the consultation ends before the third party answers (the agent
+    hung up, or the engine cancelled it), so the ringing INVITE is cancelled.
+    """
+
+    agent: AgentLeg
+    abort: asyncio.Event = field(default_factory=asyncio.Event)
+    leg: AgentLeg | None = None  # the consulted party's leg, once it answers
