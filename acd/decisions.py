@@ -5,6 +5,11 @@ Each decision maps one to one onto an event in ``santral/events.py`` where one e
 ``InteractionEnded``, ``WrapupStarted``, ``WrapupEnded``, ``AgentStatusChanged``,
 ``AgentStateChanged``) and uses the same field names and reason words. ``Queued``,
 ``JoinRejected``, ``OfferAccepted``, ``Overflow`` and ``Escalated`` have no event there yet.
+
+Decisions are values: nothing assigns to one after the router builds it. They are slotted
+dataclasses but not frozen, because a frozen dataclass sets each field through
+``object.__setattr__`` in ``__init__``, which costs about four times as much, and the
+router builds several decisions per input. ``unsafe_hash`` keeps them hashable by value.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Queued:
     """An interaction joined a queue (or moved to it by overflow) and waits for an agent."""
 
@@ -22,7 +27,7 @@ class Queued:
     priority: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class JoinRejected:
     """The queue refused an interaction: ``queue_full`` or ``queue_empty``."""
 
@@ -31,7 +36,7 @@ class JoinRejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Offer:
     """An interaction is reserved for one agent, who has ``timeout`` seconds to accept."""
 
@@ -43,7 +48,7 @@ class Offer:
     timeout: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OfferAccepted:
     """The agent accepted; the engine now connects the agent (voice) or opens the chat."""
 
@@ -52,7 +57,7 @@ class OfferAccepted:
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OfferEnded:
     """An offer ended without a connection.
 
@@ -67,7 +72,7 @@ class OfferEnded:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Connected:
     """The agent and the interaction are connected; ``waited`` counts from enqueue."""
 
@@ -79,7 +84,7 @@ class Connected:
     waited: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class InteractionEnded:
     """An interaction left the ACD for good.
 
@@ -97,7 +102,7 @@ class InteractionEnded:
     overflow_target: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Overflow:
     """An interaction waited ``max_wait`` and goes to ``target``.
 
@@ -112,7 +117,7 @@ class Overflow:
     target: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Escalated:
     """An interaction's requirements were relaxed to escalation ``step`` (counting from 1)."""
 
@@ -121,14 +126,14 @@ class Escalated:
     step: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class WrapupStarted:
     agent_id: str
     interaction_id: str
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class WrapupEnded:
     """The agent's wrap-up is over; ``interaction_id`` is the last one wrapped up."""
 
@@ -136,7 +141,7 @@ class WrapupEnded:
     interaction_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AgentStatusChanged:
     """The status an agent or supervisor sets: ``logged_out``, ``available``, ``not_ready``."""
 
@@ -146,7 +151,7 @@ class AgentStatusChanged:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AgentStateChanged:
     """The state the router sets: ``idle``, ``reserved``, ``busy``, ``wrap_up``."""
 

@@ -184,21 +184,25 @@ class Router:
             self._agent(preferred_agent)
         needs = self._requirements(rules, channel, skills, preferred_skills, language)
         out: list[Decision] = []
-        refusal = self._join_refusal(rules, needs)
-        if refusal is not None:
-            out.append(JoinRejected(interaction_id, queue, refusal))
-            return self._finish(out)
+        if rules.settings.max_length is not None or rules.settings.join_empty:
+            refusal = self._join_refusal(rules, needs)
+            if refusal is not None:
+                out.append(JoinRejected(interaction_id, queue, refusal))
+                return self._finish(out)
 
+        now = self._clock.now()
         interaction = self._create(
-            interaction_id, rules, needs, channel, priority, attributes, head_start
+            interaction_id, rules, needs, channel, priority, attributes, head_start, now
         )
         if position is not None:
             self._place_at(interaction, position)
         if preferred_agent is not None and sticky_timeout > 0:
             self._make_sticky(interaction, preferred_agent, sticky_timeout)
         out.append(Queued(interaction_id, queue, channel, priority))
-        self._enqueue(interaction, out)
-        return self._finish(out)
+        self._enqueue(interaction, out, now)
+        if self.stats is not None:
+            self.stats.record_all(out, now)
+        return out
 
     def remove_interaction(
         self, interaction_id: str, reason: str = "caller_hangup"
@@ -276,9 +280,13 @@ class Router:
         out.append(OfferAccepted(offer_id, interaction.interaction_id, offer.agent.agent_id))
         for other in others:
             self._dispatch_agent(other.agent, out)
-        if connect:
-            self._connect(offer, out)
-        return self._finish(out)
+        if not connect:
+            return self._finish(out)
+        now = self._clock.now()
+        self._connect(offer, out, now)
+        if self.stats is not None:
+            self.stats.record_all(out, now)
+        return out
 
     def connected(self, offer_id: str) -> list[Decision]:
         """Mark an accepted offer connected (the agent answered): ``Connected``.
@@ -289,7 +297,7 @@ class Router:
         if not offer.accepted:
             raise UnknownOfferError(offer_id)
         out: list[Decision] = []
-        self._connect(offer, out)
+        self._connect(offer, out, self._clock.now())
         return self._finish(out)
 
     def reject(self, offer_id: str) -> list[Decision]:
@@ -635,8 +643,8 @@ class Router:
         priority: int,
         attributes: Mapping[str, Any] | None,
         head_start: float,
+        now: float,
     ) -> InteractionRecord:
-        now = self._clock.now()
         interaction = InteractionRecord(
             interaction_id,
             channel,
@@ -647,11 +655,19 @@ class Router:
             needs,
             next(self._sequence),
         )
-        interaction.sort_key = self._sort_key(interaction, now - head_start)
+        settings = rules.settings
+        if settings.priority_aging is None:
+            # ``_sort_key`` without aging, inlined.
+            interaction.sort_key = (-float(priority), now - head_start, interaction.seq)
+        else:
+            interaction.sort_key = self._sort_key(interaction, now - head_start)
         self._interactions[interaction_id] = interaction
         self._in_queue[rules.name] = self._in_queue.get(rules.name, 0) + 1
-        self._set_profile(interaction, self._profile(needs, rules))
-        self._schedule_first_timers(interaction, now)
+        profile = self._profile(needs, rules)
+        interaction.profile = profile
+        profile.users += 1
+        if settings.escalation or settings.max_wait is not None:
+            self._schedule_first_timers(interaction, now)
         return interaction
 
     def _sort_key(
@@ -708,26 +724,43 @@ class Router:
 
     # Internals: matching
 
-    def _enqueue(self, interaction: InteractionRecord, out: list[Decision]) -> None:
+    def _enqueue(
+        self, interaction: InteractionRecord, out: list[Decision], now: float | None = None
+    ) -> None:
         profile = interaction.profile
         assert profile is not None
         interaction.status = _WAITING
         profile.push_waiting(interaction)
-        self._dispatch_interaction(interaction, out)
+        if not profile.idle:
+            return
+        if now is None:
+            now = self._clock.now()
+        # ``_dispatch_interaction``, inlined: the interaction is waiting in ``profile``.
+        for agent in profile.pop_idle(interaction, now):
+            self._offer(interaction, agent, out, now)
 
     def _dispatch_interaction(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         profile = interaction.profile
         if profile is None or interaction.status is not _WAITING:
             return
-        for agent in profile.pop_idle(interaction, self._clock.now()):
-            self._offer(interaction, agent, out)
+        now = self._clock.now()
+        for agent in profile.pop_idle(interaction, now):
+            self._offer(interaction, agent, out, now)
 
-    def _dispatch_agent(self, agent: AgentRecord, out: list[Decision]) -> None:
+    def _dispatch_agent(
+        self, agent: AgentRecord, out: list[Decision], now: float | None = None
+    ) -> None:
         """Offer the agent the best interaction it can take, or index it as idle."""
-        free = agent.free_channels()
+        # The first checks of ``AgentRecord.free_channels``, inlined: most calls stop here.
+        if agent.status is not _AVAILABLE or agent.offer is not None:
+            return
+        if agent.wrapup_until is not None:
+            return
+        free = agent.free_channels() if agent.active else agent.channels
         if not free:
             return
-        now = self._clock.now()
+        if now is None:
+            now = self._clock.now()
         best = self._best_waiting(agent, free, now)
         if best is not None:
             self._offer(best, agent, out, now)
@@ -751,17 +784,18 @@ class Router:
             if rank is not None:
                 candidate = profile.head_item
                 assert candidate is not None
-                if candidate.excluded and candidate.is_excluded(agent_id, now):
-                    rank = None
             else:
                 candidate = self._profile_head(profile)
                 if candidate is None:
                     continue
+                # Set by ``_profile_head`` unless the profile ages priorities.
+                rank = profile.head_rank
+            if candidate.excluded and candidate.is_excluded(agent_id, now):
+                candidate = profile.best_for(agent_id, now)
+                if candidate is None:
+                    continue
+                rank = None
             if rank is None:
-                if candidate.excluded and candidate.is_excluded(agent_id, now):
-                    candidate = profile.best_for(agent_id, now)
-                    if candidate is None:
-                        continue
                 rank = _head_rank(profile, candidate, now)
             if best_rank is None or rank < best_rank:
                 best, best_rank = candidate, rank
@@ -796,7 +830,10 @@ class Router:
         if interaction.status is _WAITING:
             profile = interaction.profile
             assert profile is not None
-            profile.drop_waiting(interaction)
+            # ``Profile.drop_waiting``, inlined.
+            interaction.version += 1
+            profile.live -= 1
+            profile.head_rank = None
             interaction.status = _OFFERED
         interaction.offers.append(offer)
         agent.offer = offer
@@ -846,8 +883,7 @@ class Router:
             self._end_offer(offer, reason, out)
         return freed
 
-    def _connect(self, offer: OfferRecord, out: list[Decision]) -> None:
-        now = self._clock.now()
+    def _connect(self, offer: OfferRecord, out: list[Decision], now: float) -> None:
         interaction, agent = offer.interaction, offer.agent
         offer.open = False
         del self._offers[offer.offer_id]
@@ -875,7 +911,7 @@ class Router:
             )
         )
         self._refresh(agent, out)
-        self._dispatch_agent(agent, out)
+        self._dispatch_agent(agent, out, now)
 
     def _requeue(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         """Put an interaction whose offers all ended back at its original place."""
@@ -919,9 +955,14 @@ class Router:
         interaction.status = _ENDED
         interaction.version += 1
         del self._interactions[interaction.interaction_id]
-        if interaction.profile is not None:
-            self._release_profile(interaction.profile)
+        profile = interaction.profile
+        if profile is not None:
             interaction.profile = None
+            if profile.users > 1:
+                # ``_release_profile`` for a profile that stays in use, inlined.
+                profile.users -= 1
+            else:
+                self._release_profile(profile)
 
     def _overflow(self, interaction: InteractionRecord, out: list[Decision]) -> None:
         """Send an interaction to its queue's overflow target.
@@ -954,6 +995,7 @@ class Router:
             interaction.priority,
             interaction.attributes,
             0.0,
+            self._clock.now(),
         )
         out.append(Queued(moved.interaction_id, target, moved.channel, moved.priority))
         self._enqueue(moved, out)
@@ -975,7 +1017,7 @@ class Router:
             duration = interaction.rules.settings.wrapup
         if duration <= 0:
             self._refresh(agent, out)
-            self._dispatch_agent(agent, out)
+            self._dispatch_agent(agent, out, now)
             return
         until = max(agent.wrapup_until or 0.0, now + duration)
         agent.wrapup_until = until

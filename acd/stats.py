@@ -21,6 +21,7 @@ aligned to multiples of the interval length in POSIX time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -112,6 +113,40 @@ class AgentCounters:
         self.modes: dict[str, float] = {}
 
 
+# The placeholder row of a track that has none yet; its bucket never matches a real one.
+_NO_ROW = AgentCounters()
+
+
+class _AgentTrack:
+    """One agent's status, state and open mode segment, and its current interval row.
+
+    ``counters`` is the row of interval ``bucket``, kept so that consecutive decisions in
+    one interval find the row without building a key.
+    """
+
+    __slots__ = ("bucket", "counters", "mode", "since", "state", "status")
+
+    def __init__(self) -> None:
+        self.status = "logged_out"
+        self.state = "idle"
+        self.mode: str | None = None
+        self.since = 0.0
+        self.bucket = -math.inf
+        self.counters = _NO_ROW
+
+
+class _QueueTrack:
+    """One queue's totals, its settings and its current interval row with the totals."""
+
+    __slots__ = ("bucket", "rows", "settings", "totals")
+
+    def __init__(self, totals: QueueCounters, settings: QueueSettings) -> None:
+        self.totals = totals
+        self.settings = settings
+        self.bucket = -math.inf
+        self.rows = (totals, totals)
+
+
 @dataclass(frozen=True, slots=True)
 class QueueInterval:
     """One row of the queue interval report; ratios are None when undefined."""
@@ -170,14 +205,15 @@ class Statistics:
         self._last_queue: dict[str, tuple[str, float]] = {}
         self._holds: dict[str, float] = {}
         self._hold_spent: dict[str, float] = {}
-        self._status: dict[str, str] = {}
-        self._state: dict[str, str] = {}
-        self._mode_since: dict[str, tuple[str, float]] = {}
+        self._tracks: dict[str, _AgentTrack] = {}
+        self._queue_tracks: dict[str, _QueueTrack] = {}
         self._handlers = self._build_handlers()
 
     def update_settings(self, settings: AcdSettings) -> None:
         """Use new queue thresholds for what is counted from now on."""
         self._settings = settings
+        for queue, track in self._queue_tracks.items():
+            track.settings = self._threshold(queue)
 
     # Feeding
 
@@ -216,13 +252,26 @@ class Statistics:
             self._agent(decision.agent_id, now).missed += 1
 
     def _status_changed(self, decision: AgentStatusChanged, now: float) -> None:
-        self._status[decision.agent_id] = decision.new
-        self._switch_mode(decision.agent_id, now)
+        track = self._track(decision.agent_id)
+        track.status = decision.new
+        self._switch_mode(decision.agent_id, track, now)
 
     def _state_changed(self, decision: AgentStateChanged, now: float) -> None:
+        # The router reports about three state changes per interaction, so this repeats
+        # ``_switch_mode`` inline instead of calling it.
         agent_id = decision.agent_id
-        self._state[agent_id] = decision.new
-        self._switch_mode(agent_id, now)
+        track = self._tracks.get(agent_id)
+        if track is None:
+            track = self._track(agent_id)
+        state = track.state = decision.new
+        mode = track.mode
+        if mode is not None and now > track.since:
+            self._add_mode_time(agent_id, track, mode, track.since, now)
+        if state == "idle":
+            status = track.status
+            state = "idle" if status == "available" else status
+        track.mode = state
+        track.since = now
 
     def record_hold(self, interaction_id: str, on_hold: bool, now: float) -> None:
         """Count hold time of a connected interaction (talk + hold is measured anyway)."""
@@ -242,8 +291,11 @@ class Statistics:
         """
         self._queues = {key: value for key, value in self._queues.items() if key[0] >= start}
         self._agents = {key: value for key, value in self._agents.items() if key[0] >= start}
-        for agent_id, (mode, since) in self._mode_since.items():
-            self._mode_since[agent_id] = (mode, max(since, start))
+        for track in self._tracks.values():
+            track.since = max(track.since, start)
+            track.bucket = -math.inf
+        for queue_track in self._queue_tracks.values():
+            queue_track.bucket = -math.inf
 
     # Reading
 
@@ -307,23 +359,57 @@ class Statistics:
         return (now // self.interval) * self.interval
 
     def _queue_counters(self, queue: str, now: float) -> tuple[QueueCounters, QueueCounters]:
+        """Return the queue's row of the interval holding ``now`` and its totals."""
+        track = self._queue_tracks.get(queue)
+        if track is None:
+            track = self._queue_track(queue)
         interval = self.interval
-        key = ((now // interval) * interval, queue)
+        bucket = (now // interval) * interval
+        if bucket == track.bucket:
+            return track.rows
+        key = (bucket, queue)
         counters = self._queues.get(key)
         if counters is None:
             counters = self._queues[key] = QueueCounters()
+        track.bucket = bucket
+        track.rows = (counters, track.totals)
+        return track.rows
+
+    def _queue_track(self, queue: str) -> _QueueTrack:
         totals = self._totals.get(queue)
         if totals is None:
             totals = self._totals[queue] = QueueCounters()
-        return counters, totals
+        track = self._queue_tracks[queue] = _QueueTrack(totals, self._threshold(queue))
+        return track
+
+    def _queue_settings(self, queue: str) -> QueueSettings:
+        track = self._queue_tracks.get(queue)
+        if track is None:
+            track = self._queue_track(queue)
+        return track.settings
 
     def _agent(self, agent_id: str, now: float) -> AgentCounters:
+        """Return the agent's row of the interval holding ``now``."""
+        track = self._tracks.get(agent_id)
+        if track is None:
+            track = self._track(agent_id)
         interval = self.interval
-        key = ((now // interval) * interval, agent_id)
+        bucket = (now // interval) * interval
+        if bucket == track.bucket:
+            return track.counters
+        key = (bucket, agent_id)
         counters = self._agents.get(key)
         if counters is None:
             counters = self._agents[key] = AgentCounters()
+        track.bucket = bucket
+        track.counters = counters
         return counters
+
+    def _track(self, agent_id: str) -> _AgentTrack:
+        track = self._tracks.get(agent_id)
+        if track is None:
+            track = self._tracks[agent_id] = _AgentTrack()
+        return track
 
     def _threshold(self, queue: str) -> QueueSettings:
         return self._settings.queues.get(queue) or QueueSettings()
@@ -341,7 +427,7 @@ class Statistics:
             counters.longest_wait = max(counters.longest_wait, now - enqueued)
 
     def _answered(self, decision: Connected, now: float) -> None:
-        within = decision.waited <= self._threshold(decision.queue).service_level_threshold
+        within = decision.waited <= self._queue_settings(decision.queue).service_level_threshold
         enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
         for counters in self._queue_counters(decision.queue, enqueued):
             counters.answered += 1
@@ -364,7 +450,7 @@ class Statistics:
         if decision.outcome == "answered":
             self._handled(decision, now)
             return
-        settings = self._threshold(decision.queue)
+        settings = self._queue_settings(decision.queue)
         enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
         for counters in self._queue_counters(decision.queue, enqueued):
             counters.longest_wait = max(counters.longest_wait, decision.waited)
@@ -412,23 +498,27 @@ class Statistics:
                 counters.wrapup_time += spent
         self._agent(decision.agent_id, now).wrapup_time += spent
 
-    def _switch_mode(self, agent_id: str, now: float) -> None:
-        previous = self._mode_since.get(agent_id)
-        if previous is not None and now > previous[1]:
-            self._add_mode_time(agent_id, previous[0], previous[1], now)
-        state = self._state.get(agent_id, "idle")
+    def _switch_mode(self, agent_id: str, track: _AgentTrack, now: float) -> None:
+        mode = track.mode
+        if mode is not None and now > track.since:
+            self._add_mode_time(agent_id, track, mode, track.since, now)
+        state = track.state
         if state == "idle":
-            status = self._status.get(agent_id, "logged_out")
+            status = track.status
             state = "idle" if status == "available" else status
-        self._mode_since[agent_id] = (state, now)
+        track.mode = state
+        track.since = now
 
-    def _add_mode_time(self, agent_id: str, mode: str, start: float, end: float) -> None:
+    def _add_mode_time(
+        self, agent_id: str, track: _AgentTrack, mode: str, start: float, end: float
+    ) -> None:
         if end <= start:
             return
         interval = self.interval
         bucket = (start // interval) * interval
         if end <= bucket + interval:
-            modes = self._agent(agent_id, bucket).modes
+            counters = track.counters if bucket == track.bucket else self._agent(agent_id, bucket)
+            modes = counters.modes
             modes[mode] = modes.get(mode, 0.0) + end - start
             return
         for bucket, seconds in self._split(start, end):
@@ -438,7 +528,10 @@ class Statistics:
     def _agent_modes(self, now: float) -> dict[tuple[float, str], dict[str, float]]:
         """Return time per mode per agent and interval, including open segments to ``now``."""
         result = {key: dict(counters.modes) for key, counters in self._agents.items()}
-        for agent_id, (mode, since) in self._mode_since.items():
+        for agent_id, track in self._tracks.items():
+            mode, since = track.mode, track.since
+            if mode is None:
+                continue
             for bucket, seconds in self._split(since, now):
                 modes = result.setdefault((bucket, agent_id), {})
                 modes[mode] = modes.get(mode, 0.0) + seconds
