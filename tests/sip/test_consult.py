@@ -187,7 +187,9 @@ async def test_cancel_bridges_caller_and_alice(kamailio: Kamailio, tmp_path: Pat
         alice_leg = call.leg.agent
         assert alice_leg is not None
 
-        assert await call.consult_carol() is AgentLegResult.ANSWERED
+        number = AgentEndpoint(agent_id="", address="carol")  # a user the registrar knows
+
+        assert await call.connector.consult(call.call_id, number, 10.0) is AgentLegResult.ANSWERED
         carol_leg = call.consulted_leg
         await asyncio.sleep(TALK)
         await call.connector.cancel_consult(call.call_id)

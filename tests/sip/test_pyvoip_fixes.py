@@ -83,6 +83,20 @@ def test_ringing_carries_own_contact(make_client: Any) -> None:
     assert ringing.header("Contact") == "<sip:ivr@127.0.0.1:5080>"
 
 
+def _invite_line(client: SantralSIPClient, target: str) -> bytes:
+    media = {4000: {0: RTP.PayloadType.PCMU}}
+    invite = client.gen_invite(target, "1", media, None, "z9hG4bKport", "port@test")
+    return parse_message(invite.encode()).heading
+
+
+def test_invite_to_user_names_server_port() -> None:
+    other = SantralSIPClient("127.0.0.1", 5070, "ivr", "", address="127.0.0.1", sip_port=5080)
+
+    assert _invite_line(santral_client(), "7001") == b"INVITE sip:7001@127.0.0.1 SIP/2.0"
+    assert _invite_line(other, "7001") == b"INVITE sip:7001@127.0.0.1:5070 SIP/2.0"
+    assert _invite_line(other, "sip:bob@example:1") == b"INVITE sip:bob@example:1 SIP/2.0"
+
+
 def test_cancel_reuses_invite_branch() -> None:
     client = santral_client()
     client.gen_invite(

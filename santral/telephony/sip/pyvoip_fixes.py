@@ -393,8 +393,13 @@ class SantralSIPClient(SIP.SIPClient):  # type: ignore[misc]
         *,
         sdp: str | None = None,
     ) -> str:
-        """Build an INVITE to ``number`` (a user at the server, or a full SIP URI)."""
-        uri = number if number.startswith("sip:") else f"sip:{number}@{self.server}"
+        """Build an INVITE to ``number`` (a user at the server, or a full SIP URI).
+
+        A user's URI names the server's port unless it is 5060, because a proxy on another
+        port (Kamailio's ``uri==myself``) would not take the request as its own.
+        """
+        server = self.server if self.port == 5060 else f"{self.server}:{self.port}"
+        uri = number if number.startswith("sip:") else f"sip:{number}@{server}"
         body = sdp if sdp is not None else self._sdp_from_media(sess_id, ms, sendtype)
         dialog = Dialog(
             call_id=call_id,
