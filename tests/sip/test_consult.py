@@ -163,6 +163,12 @@ async def test_complete_bridges_caller_and_carol(kamailio: Kamailio, tmp_path: P
         assert call.sent("BYE") == [alice_leg.sip_call_id.encode()]
         assert list(call.connector.agent_legs) == [carol_leg.sip_call_id]
         await asyncio.sleep(TALK)
+        await call.connector.hold(call.call_id, True)
+        assert call.leg.rtp.music is not None
+        assert carol_leg.rtp is not None and carol_leg.rtp.relay is None
+        await call.connector.hold(call.call_id, False)
+        assert call.leg.rtp.music is None
+        assert carol_leg.rtp.relay is not None
         await hang_up(call.carol)
         await wait_until(lambda: call.call_id in call.flow.hung_up)
 
