@@ -18,7 +18,8 @@ chan_pjsip) and the event sequences a real Asterisk sends:
 
 Keys for a caller are strings: ``"1"`` is pressed when the next key is awaited (``WAIT FOR
 DIGIT``, ``GET DATA``, the end of ``RECORD FILE``), ``"!1"`` during the next prompt that
-accepts it, and ``"~"`` lets one wait time out.
+accepts it, and ``"~"`` lets one wait time out. Keys in ``after_conversation`` are pressed
+once a bridge with an agent ends and the caller's dialplan goes on (a survey).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import itertools
 import shlex
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 BANNER = "Asterisk Call Manager/13.0.0"
 DEAD_CHANNEL = "511 Command Not Permitted on a dead channel or intercept routine\n"
@@ -87,6 +89,8 @@ class AmiServer:
         self.logins = 0
         self.failed_logins = 0
         self.events_sent = 0
+        # Every event emitted, as (name, fields), whether or not a login's mask let it out.
+        self.emitted: list[tuple[str, Fields]] = []
         self.channels: dict[str, dict[str, str]] = {}
         self.devices: dict[str, str] = {}
         self.peer: AsteriskPeer | None = None
@@ -117,6 +121,7 @@ class AmiServer:
 
     def emit(self, event: str, fields: Fields) -> None:
         """Send an event to every logged-in connection whose event mask includes its class."""
+        self.emitted.append((event, fields))
         event_class = EVENT_CLASSES.get(event, "call")
         data = _message([("Event", event), ("Privilege", f"{event_class},all"), *fields])
         for connection in self._connections:
@@ -216,7 +221,8 @@ class AmiServer:
         self, connection: _AmiConnection, action: dict[str, str], reply: _Reply
     ) -> None:
         channel = action.get("channel", "")
-        if self.peer is None or not self.peer.redirect_channel(channel, action.get("exten", "")):
+        target = (action.get("context", ""), action.get("exten", ""))
+        if self.peer is None or not self.peer.redirect_channel(channel, *target):
             reply.response("Error", "Channel specified does not exist")
             return
         reply.response("Success", "Redirect successful")
@@ -232,24 +238,16 @@ class AmiServer:
         if action.get("async", "").lower() != "true":
             reply.response("Error", "Only Async originates are scripted")
             return
+        if self.peer is None:
+            reply.response("Error", "Originate failed")
+            return
         reply.response("Success", "Originate successfully queued")
-        endpoint = action.get("channel", "")
-        phone = self.peer.phones.get(endpoint) if self.peer else None
-        answered = phone is not None and phone.registered and phone.behaviour == "answer"
-        reason = "4" if answered else "0"
-        self.emit_to(
-            connection,
-            "OriginateResponse",
-            [
-                ("ActionID", action.get("actionid", "")),
-                ("Response", "Success" if answered else "Failure"),
-                ("Channel", endpoint),
-                ("Context", ""),
-                ("Exten", ""),
-                ("Reason", reason),
-                ("Uniqueid", "<null>"),
-            ],
-        )
+
+        def respond(fields: Fields) -> None:
+            action_id = [("ActionID", action.get("actionid", ""))]
+            self.emit_to(connection, "OriginateResponse", [*action_id, *fields])
+
+        self.peer.originate(action, respond)
 
     def emit_to(self, connection: _AmiConnection, event: str, fields: Fields) -> None:
         event_class = EVENT_CLASSES.get(event, "call")
@@ -323,8 +321,20 @@ class AgentPhone:
 
 @dataclass
 class _Leg:
+    """One channel. ``place`` is where it is: ``caller`` (a FastAGI caller), ``ringing``,
+    ``bridged``, ``parked`` (waiting in a dialplan ``Wait``) or ``gone``."""
+
     channel: str
     unique_id: str
+    endpoint: str = ""
+    place: str = "caller"
+    # Set when the leg leaves its bridge; ``reason`` is ``hangup`` or ``redirect``.
+    left: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str = ""
+
+    def leave(self, reason: str) -> None:
+        self.reason = reason
+        self.left.set()
 
 
 class CallerSession:
@@ -342,6 +352,8 @@ class CallerSession:
         self.hang_up_during_record = False
         self.missing_files: set[str] = set()
         self.agent_leg: _Leg | None = None
+        # Keys the caller presses once a conversation ends and the dialplan goes on.
+        self.after_conversation: deque[str] = deque()
         self._hangup_now = asyncio.Event()
         self._notice_pending = False
         self._writer: asyncio.StreamWriter | None = None
@@ -495,6 +507,8 @@ class CallerSession:
     async def _exec(self, application: str, options: str) -> str:
         if application.lower() == "dial":
             return await self.peer.dial(self, options)
+        if application.lower() == "bridge":
+            return await self.peer.bridge_application(self, options)
         return "200 result=0\n"
 
     async def wait_hangup_or(self, event: asyncio.Event, seconds: float) -> str:
@@ -526,16 +540,18 @@ class AsteriskPeer:
         self.callers: list[CallerSession] = []
         self.wait_cap = wait_cap
         self.ring_cap = ring_cap
+        self.legs: dict[str, _Leg] = {}
         self._ids = itertools.count(11)
         self._bridges = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def ami_emit(self, event: str, fields: Fields) -> None:
         if self.ami is not None:
             self.ami.emit(event, fields)
 
-    def _new_leg(self, technology_name: str) -> _Leg:
+    def _new_leg(self, technology_name: str, unique_id: str = "") -> _Leg:
         number = next(self._ids)
-        leg = _Leg(f"{technology_name}-{number:08x}", f"1733331000.{number}")
+        leg = _Leg(f"{technology_name}-{number:08x}", unique_id or f"1733331000.{number}")
         if self.ami is not None:
             self.ami.channels[leg.unique_id] = {
                 "Channel": leg.channel,
@@ -591,7 +607,36 @@ class AsteriskPeer:
         self.ami_emit("DeviceStateChange", [("Device", endpoint), ("State", state)])
 
     def agent_hangs_up(self, endpoint: str) -> None:
-        self.phones[endpoint].hang_up.set()
+        """Hang up the phone of ``endpoint``: its live call, or the ringing."""
+        live = [leg for leg in self.legs.values() if leg.endpoint == endpoint]
+        answered = [leg for leg in live if leg.place in ("bridged", "parked")]
+        for leg in answered:
+            self.hang_up_leg(leg)
+        if not answered:
+            self.phones[endpoint].hang_up.set()
+
+    def find_leg(self, name: str) -> _Leg | None:
+        """Return the live agent or consulted leg with channel name or unique id ``name``."""
+        for leg in self.legs.values():
+            if name in (leg.channel, leg.unique_id) and leg.place != "gone":
+                return leg
+        return None
+
+    def hang_up_leg(self, leg: _Leg) -> None:
+        """End ``leg``; a bridged leg leaves its bridge, whose owner writes the events."""
+        if leg.place == "bridged":
+            leg.leave("hangup")
+        elif leg.place == "ringing":
+            self.phones[leg.endpoint].hang_up.set()
+        elif leg.place == "parked":
+            self._gone(leg)
+
+    def _gone(self, leg: _Leg, cause: str = "16") -> None:
+        leg.place = "gone"
+        self.legs.pop(leg.channel, None)
+        self._leg_gone(leg, cause)
+        if leg.endpoint in self.phones:
+            self._device_state(leg.endpoint, "NOT_INUSE")
 
     # Callers
 
@@ -632,25 +677,33 @@ class AsteriskPeer:
             self.ami.channels.pop(session.leg.unique_id, None)
 
     def hang_up_channel(self, channel: str) -> bool:
+        """Carry out AMI ``Hangup`` on ``channel``; False when there is no such channel."""
         for session in self.callers:
             if session.leg.channel == channel and not session.hung_up:
                 session.hang_up_now()
                 return True
-            if session.agent_leg is not None and session.agent_leg.channel == channel:
-                phone = self._phone_of(channel)
-                if phone is not None:
-                    phone.hang_up.set()
-                return True
-        return False
+        leg = self.find_leg(channel)
+        if leg is None:
+            return False
+        fields = [("Channel", leg.channel), ("Uniqueid", leg.unique_id), ("Cause", "16")]
+        self.ami_emit("SoftHangupRequest", fields)
+        self.hang_up_leg(leg)
+        return True
 
-    def redirect_channel(self, channel: str, exten: str) -> bool:
+    def redirect_channel(self, channel: str, context: str, exten: str) -> bool:
+        """Carry out AMI ``Redirect``: a caller leaves santral, an agent leaves its bridge."""
         for session in self.callers:
             if session.leg.channel == channel and not session.hung_up:
                 session.variables["REDIRECTED_TO"] = exten
                 session.hung_up = True
                 session._hangup_now.set()
                 return True
-        return False
+        leg = self.find_leg(channel)
+        if leg is None:
+            return False
+        if leg.place == "bridged":
+            leg.leave("redirect")
+        return True
 
     def _phone_of(self, channel: str) -> AgentPhone | None:
         for endpoint, phone in self.phones.items():
@@ -669,6 +722,8 @@ class AsteriskPeer:
         phone.rings += 1
         phone.hang_up.clear()
         agent = self._new_leg(endpoint)
+        agent.endpoint, agent.place = endpoint, "ringing"
+        self.legs[agent.channel] = agent
         session.agent_leg = agent
         self._ring(session.leg, agent, endpoint)
         status = await self._ring_outcome(session, phone, seconds)
@@ -677,8 +732,7 @@ class AsteriskPeer:
             return await self._talk(session, phone, agent)
         session.agent_leg = None
         self._dial_end(session.leg, agent, status)
-        self._leg_gone(agent, "17" if status == "BUSY" else "19")
-        self._device_state(endpoint, "NOT_INUSE")
+        self._gone(agent, "17" if status == "BUSY" else "19")
         if status == "CANCEL":
             session._notice_pending = True
             return "200 result=-1\n"
@@ -750,37 +804,166 @@ class AsteriskPeer:
         )
 
     async def _talk(self, session: CallerSession, phone: AgentPhone, agent: _Leg) -> str:
-        caller = session.leg
-        bridge = f"bridge-{next(self._bridges)}"
         self.ami_emit(
             "Newstate",
             [("Channel", agent.channel), ("ChannelStateDesc", "Up"), ("Uniqueid", agent.unique_id)],
         )
-        self._dial_end(caller, agent, "ANSWER")
+        self._dial_end(session.leg, agent, "ANSWER")
         self._device_state(phone.endpoint, "INUSE")
-        self.ami_emit("BridgeCreate", [("BridgeUniqueid", bridge), ("BridgeType", "basic")])
-        for leg in (agent, caller):
-            self.ami_emit(
-                "BridgeEnter",
-                [("BridgeUniqueid", bridge), ("Channel", leg.channel), ("Uniqueid", leg.unique_id)],
-            )
-
-        outcome = await session.wait_hangup_or(phone.hang_up, 3600.0)
-        first, second = (caller, agent) if outcome == "caller" else (agent, caller)
-        for leg in (first, second):
-            self.ami_emit(
-                "BridgeLeave",
-                [("BridgeUniqueid", bridge), ("Channel", leg.channel), ("Uniqueid", leg.unique_id)],
-            )
-        self._leg_gone(agent)
-        self.ami_emit("BridgeDestroy", [("BridgeUniqueid", bridge)])
-        self._device_state(phone.endpoint, "NOT_INUSE")
+        reply = await self._caller_bridged(session, agent)
         session.agent_leg = None
+        return reply
 
-        if outcome == "caller":
+    async def bridge_application(self, session: CallerSession, options: str) -> str:
+        """Run ``Bridge(channel)`` on the caller: bridge it with a parked channel until one
+        leaves. A channel that is not parked gives ``BRIDGERESULT`` NONEXISTENT."""
+        other = self.find_leg(options.split(",", 1)[0])
+        if other is None or other.place != "parked":
+            session.variables["BRIDGERESULT"] = "NONEXISTENT"
+            return "200 result=0\n"
+        session.variables["BRIDGERESULT"] = "SUCCESS"
+        return await self._caller_bridged(session, other)
+
+    async def _caller_bridged(self, session: CallerSession, other: _Leg) -> str:
+        """Bridge the caller with ``other`` and return the AGI reply once the bridge ends.
+
+        A hang-up of ``other`` ends it, a redirect parks it (as ``santral-hold`` does), and a
+        hang-up of the caller ends both.
+        """
+        leaver = await self._bridge_until(session.leg, other, session)
+        session.keys.extend(session.after_conversation)
+        session.after_conversation.clear()
+        if leaver is session.leg:
+            self._gone(other)
             session._notice_pending = True
             return "200 result=-1\n"
+        if other.reason == "hangup":
+            self._gone(other)
+        else:
+            other.place = "parked"
         return "200 result=0\n"
+
+    async def _bridge_until(self, first: _Leg, second: _Leg, session: CallerSession | None) -> _Leg:
+        """Bridge two legs until one leaves, then dissolve the bridge; return that leg.
+
+        ``first`` is the caller's leg when ``session`` is given; it leaves when the caller
+        hangs up.
+        """
+        bridge = f"bridge-{next(self._bridges)}"
+        watched: dict[asyncio.Future[Any], _Leg] = {}
+        for leg in (first, second):
+            if leg.place != "caller":
+                leg.left.clear()
+                leg.place = "bridged"
+                watched[asyncio.ensure_future(leg.left.wait())] = leg
+        if session is not None:
+            watched[asyncio.ensure_future(session._hangup_now.wait())] = session.leg
+        self.ami_emit("BridgeCreate", [("BridgeUniqueid", bridge), ("BridgeType", "basic")])
+        for leg in (second, first):
+            self._bridge_event("BridgeEnter", bridge, leg)
+        done, pending = await asyncio.wait(
+            watched, timeout=3600.0, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            waiter.cancel()
+        leaver = watched[next(iter(done))] if done else second
+        if session is not None and session.hung_up:
+            leaver = session.leg
+        stayer = second if leaver is first else first
+        for leg in (leaver, stayer):
+            self._bridge_event("BridgeLeave", bridge, leg)
+        self.ami_emit("BridgeDestroy", [("BridgeUniqueid", bridge)])
+        return leaver
+
+    def _bridge_event(self, event: str, bridge: str, leg: _Leg) -> None:
+        fields = [("BridgeUniqueid", bridge), ("Channel", leg.channel), ("Uniqueid", leg.unique_id)]
+        self.ami_emit(event, fields)
+
+    # Originate: the consulted party
+
+    def originate(self, action: dict[str, str], respond: Callable[[Fields], None]) -> None:
+        """Ring the action's channel and answer with ``OriginateResponse`` (``Async: true``)."""
+        task = asyncio.create_task(self._originate(action, respond))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _originate(self, action: dict[str, str], respond: Callable[[Fields], None]) -> None:
+        endpoint = action.get("channel", "")
+        phone = self.phones.get(endpoint)
+        if phone is None or not phone.registered:
+            respond(_originate_result(False, "0", endpoint, "<null>"))
+            return
+        phone.rings += 1
+        phone.hang_up.clear()
+        leg = self._new_leg(endpoint, action.get("channelid", ""))
+        leg.endpoint, leg.place = endpoint, "ringing"
+        self.legs[leg.channel] = leg
+        new_channel = [("Channel", leg.channel), ("ChannelStateDesc", "Down")]
+        self.ami_emit("Newchannel", [*new_channel, ("Uniqueid", leg.unique_id)])
+        ringing = [("Channel", leg.channel), ("ChannelStateDesc", "Ringing")]
+        self.ami_emit("Newstate", [*ringing, ("Uniqueid", leg.unique_id)])
+        self._device_state(endpoint, "RINGING")
+        reason = await self._originate_outcome(phone, int(action.get("timeout", "30000")) / 1000)
+        if reason != "4":
+            self._gone(leg, "17" if reason == "5" else "19")
+            respond(_originate_result(False, reason, endpoint, "<null>"))
+            return
+        self.ami_emit(
+            "Newstate",
+            [("Channel", leg.channel), ("ChannelStateDesc", "Up"), ("Uniqueid", leg.unique_id)],
+        )
+        self._device_state(endpoint, "INUSE")
+        respond(_originate_result(True, "4", leg.channel, leg.unique_id))
+        await self._consulted_dialplan(leg, _variables(action))
+
+    async def _originate_outcome(self, phone: AgentPhone, seconds: float) -> str:
+        """Return the ``Reason`` code: 4 answered, 5 busy, 3 rang without answer."""
+        if phone.behaviour == "busy":
+            return "5"
+        if phone.behaviour == "no_answer":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(phone.hang_up.wait(), min(seconds, self.ring_cap))
+            return "3"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(phone.hang_up.wait(), phone.answer_after)
+        return "3" if phone.hang_up.is_set() else "4"
+
+    async def _consulted_dialplan(self, leg: _Leg, variables: dict[str, str]) -> None:
+        """Run ``Bridge(${SANTRAL_AGENT},F(santral-hold^agent^1))`` then ``Wait``.
+
+        When the consulted party hangs up, the agent goes back to its wait (the ``F``
+        option); when the agent hangs up, the consulted party waits for the caller.
+        """
+        agent = self.find_leg(variables.get("SANTRAL_AGENT", ""))
+        if agent is None or agent.place != "parked":
+            leg.place = "parked"
+            return
+        leaver = await self._bridge_until(leg, agent, None)
+        if leaver is leg:
+            self._gone(leg)
+            agent.place = "parked"
+            return
+        if agent.reason == "hangup":
+            self._gone(agent)
+        else:
+            agent.place = "parked"
+        leg.place = "parked"
+
+
+def _originate_result(success: bool, reason: str, channel: str, unique_id: str) -> Fields:
+    return [
+        ("Response", "Success" if success else "Failure"),
+        ("Channel", channel),
+        ("Context", ""),
+        ("Exten", ""),
+        ("Reason", reason),
+        ("Uniqueid", unique_id),
+    ]
+
+
+def _variables(action: dict[str, str]) -> dict[str, str]:
+    name, _, value = action.get("variable", "").partition("=")
+    return {name: value} if name else {}
 
 
 def header_block(

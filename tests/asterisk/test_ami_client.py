@@ -130,7 +130,7 @@ async def test_async_originate_failure_arrives_as_event(server: AmiServer, ami_s
 
     assert result.response.get("Response") == "Success"
     assert not result.success
-    assert result.events[-1].get("Reason") == "0"
+    assert result.events[-1].get("Reason") == "3"
     await client.stop()
 
 

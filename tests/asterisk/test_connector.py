@@ -346,3 +346,32 @@ async def test_sensitive_input_mutes_recording(rig: Rig) -> None:
 
 def muted(rig: Rig) -> list[dict[str, str]]:
     return [action for action in rig.ami.actions if action.get("action") == "MixMonitorMute"]
+
+
+async def test_console_hangup_ends_the_dial_and_the_survey_follows(rig: Rig) -> None:
+    caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
+    await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
+    call_id = f"asterisk-{caller.leg.unique_id}"
+    agent_channel = rig.connector._calls[call_id].agent_channel
+    emitted_before = len(rig.ami.emitted)
+    caller.after_conversation.append("5")
+
+    await rig.connector.hangup_agent(call_id)
+    record = await call_over(rig, caller)
+
+    assert record.agent_legs_ended == 1
+    assert record.survey == {"csat": 5}
+    assert caller.commands[caller.commands.index('EXEC Dial "PJSIP/alice,15,g"') + 1] == (
+        "GET VARIABLE DIALSTATUS"
+    )
+    hangups = [a for a in rig.ami.actions if a.get("action") == "Hangup"]
+    assert [a["channel"] for a in hangups] == [agent_channel]
+    after = rig.ami.emitted[emitted_before:]
+    sequence = [(name, dict(fields).get("Channel", "")) for name, fields in after]
+    assert sequence[:5] == [
+        ("SoftHangupRequest", agent_channel),
+        ("BridgeLeave", agent_channel),
+        ("BridgeLeave", caller.leg.channel),
+        ("BridgeDestroy", ""),
+        ("Hangup", agent_channel),
+    ]

@@ -309,9 +309,7 @@ class AsteriskDriver:
     """The scripted Asterisk: a FastAGI caller, an AMI server and bob's PJSIP phone."""
 
     name = "asterisk"
-    # NOTE: the scripted AMI server does not end the caller's Dial when santral hangs up the
-    # agent channel, so the caller hangs up here instead of answering the survey.
-    survey_after_agent = False
+    survey_after_agent = True
     miss_rings_agent = True
 
     def __init__(self) -> None:
@@ -347,7 +345,9 @@ class AsteriskDriver:
         self.caller = await self.peer.call(port, "ivr?lang=en", SALES_KEYS)
 
     async def answer_offer(self, engine: Engine, offer: OfferCreated) -> None:
+        assert self.caller is not None
         self.peer.phones[ASTERISK_BOB].behaviour = "answer"
+        self.caller.after_conversation.append(SURVEY_KEY)
         await accept(engine, offer)
 
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
