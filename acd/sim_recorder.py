@@ -71,6 +71,9 @@ class KpiRecorder:
         self._busy = 0
         self._idle = 0
         self._booked_until = origin
+        # The agent time row of the interval holding ``_booked_until``, and its end.
+        self._open_time = self._time[0]
+        self._open_end = origin + interval
 
     def arrived(self, interaction_id: str, queue: str, now: float) -> None:
         """Count an interaction offered to ``queue`` at ``now``."""
@@ -112,8 +115,20 @@ class KpiRecorder:
 
     def agent_state(self, agent_id: str, state: str, now: float) -> None:
         """Record the state the router set (``idle``, ``reserved``, ``busy``, ``wrap_up``)."""
-        status, _ = self._agents.get(agent_id, _LOGGED_OUT)
-        self._change(agent_id, status, state, now)
+        # ``_change`` for a state change, inlined: the status and so the logged-in count
+        # stay, and the agent is idle and available only while not busy.
+        if now > self._booked_until:
+            self._book(now)
+        agents = self._agents
+        status, old_state = agents.get(agent_id, _LOGGED_OUT)
+        agents[agent_id] = (status, state)
+        was_busy = old_state != "idle"
+        busy = state != "idle"
+        if busy is not was_busy:
+            step = 1 if busy else -1
+            self._busy += step
+            if status == "available":
+                self._idle -= step
 
     def finish(self, now: float) -> list[IntervalKpi]:
         """Book agent time up to ``now`` and return the KPI rows.
@@ -187,9 +202,22 @@ class KpiRecorder:
 
     def _book(self, now: float) -> None:
         until = min(now, self.end)
-        if until > self._booked_until:
-            self._spread(self._booked_until, until)
-            self._booked_until = until
+        start = self._booked_until
+        if until <= start:
+            return
+        if until <= self._open_end:
+            # Within one interval: ``_spread`` with a single step.
+            seconds = until - start
+            time = self._open_time
+            time.logged_in += seconds * self._logged_in
+            time.busy += seconds * self._busy
+            time.idle += seconds * self._idle
+        else:
+            self._spread(start, until)
+            bin_index = self._bin(until)
+            self._open_time = self._time[bin_index]
+            self._open_end = self.origin + (bin_index + 1) * self.interval
+        self._booked_until = until
 
     def _length(self, bin_index: int) -> float:
         start = self.origin + bin_index * self.interval

@@ -183,9 +183,19 @@ def run_replication(
 
 
 class _Stream:
-    """One arrival stream's iterator of times and its duration samplers."""
+    """One arrival stream's iterator of times, its duration samplers and its routing."""
 
-    __slots__ = ("handle_time", "patience", "spec", "times")
+    __slots__ = (
+        "channel",
+        "handle_time",
+        "language",
+        "patience",
+        "priority",
+        "queue",
+        "skills",
+        "spec",
+        "times",
+    )
 
     def __init__(
         self, spec: ArrivalStream, times: Iterator[float], rngs: dict[str, random.Random]
@@ -194,6 +204,11 @@ class _Stream:
         self.times = times
         self.handle_time: Sampler = sampler(spec.handle_time, rngs["handle_time"])
         self.patience: Sampler = sampler(spec.patience, rngs["patience"])
+        self.queue = spec.queue
+        self.channel = spec.channel
+        self.skills = spec.skills or None
+        self.language = spec.language or None
+        self.priority = spec.priority
 
 
 class _Engine:
@@ -222,6 +237,8 @@ class _Engine:
         self._events: list[tuple[float, int, int, Any]] = []
         self._sequence = count()
         self._timer_at = math.inf
+        # The loop's copy of ``clock.now()``: only ``run`` moves the clock.
+        self._now = self.clock.now()
         self._handle_times: dict[str, float] = {}
         self._open_offers: set[str] = set()
         self._ended_offers: set[str] = set()  # ended before their Offer was handled
@@ -233,7 +250,6 @@ class _Engine:
             InteractionEnded: self._on_ended,
             JoinRejected: self._on_rejected,
             AgentStatusChanged: self._on_status,
-            AgentStateChanged: self._on_state,
         }
 
     def _stream(self, spec: ArrivalStream, rngs: dict[str, random.Random]) -> _Stream:
@@ -253,16 +269,34 @@ class _Engine:
         limit = self.end + DRAIN_LIMIT
         same_instant = 0
         events = self._events
+        clock = self.clock
+        router = self.router
+        heappop = heapq.heappop
+        now = self._now
+        # The loop inlines ``_dispatch`` for the two most frequent kinds and
+        # ``_schedule_router_timer``: it runs several times per simulated customer.
         while events:
-            when, kind, _, payload = heapq.heappop(events)
+            when, kind, _, payload = heappop(events)
             if when > limit:
                 break
-            same_instant = same_instant + 1 if when == self.clock.now() else 0
-            if same_instant > _MAX_EVENTS_AT_ONE_INSTANT:
-                raise SimulationError(f"the simulation is stuck at {when} s of virtual time")
-            self.clock.set(when)
-            self._dispatch(kind, payload)
-            self._schedule_router_timer()
+            if when == now:
+                same_instant += 1
+                if same_instant > _MAX_EVENTS_AT_ONE_INSTANT:
+                    raise SimulationError(f"the simulation is stuck at {when} s of virtual time")
+            else:
+                same_instant = 0
+                clock.set(when)
+                now = self._now = when
+            if kind == _ARRIVAL:
+                self._arrive(payload)
+            elif kind == _END:
+                self._apply(router.end_interaction(payload))
+            else:
+                self._dispatch(kind, payload)
+            due = router.next_timer()
+            if due is not None and due < self._timer_at:
+                self._timer_at = due
+                self._push(max(due, now), _TIMER, None)
 
     def _push(self, when: float, kind: int, payload: Any) -> None:
         heapq.heappush(self._events, (when, kind, next(self._sequence), payload))
@@ -286,13 +320,19 @@ class _Engine:
 
     def _apply(self, decisions: list[Decision]) -> None:
         self.decisions += len(decisions)
+        now = self._now
         if self.observer is not None:
-            now = self.clock.now()
             for decision in decisions:
                 self.observer(now, decision)
         handlers = self._handlers
+        agent_state = self.recorder.agent_state
         for decision in decisions:
-            handler = handlers.get(type(decision))
+            kind = type(decision)
+            # State changes are the most frequent decision: record them without a handler.
+            if kind is AgentStateChanged:
+                agent_state(decision.agent_id, decision.new, now)  # type: ignore[union-attr]
+                continue
+            handler = handlers.get(kind)
             if handler is not None:
                 handler(decision)
 
@@ -300,7 +340,7 @@ class _Engine:
         due = self.router.next_timer()
         if due is not None and due < self._timer_at:
             self._timer_at = due
-            self._push(max(due, self.clock.now()), _TIMER, None)
+            self._push(max(due, self._now), _TIMER, None)
 
     # Arrivals and callers
 
@@ -311,22 +351,22 @@ class _Engine:
 
     def _arrive(self, index: int) -> None:
         stream = self._streams[index]
-        spec = stream.spec
+        now = self._now
         self.arrivals += 1
         interaction_id = f"i{self.arrivals}"
         self._handle_times[interaction_id] = stream.handle_time()
         patience = stream.patience()
-        self.recorder.arrived(interaction_id, spec.queue, self.clock.now())
+        self.recorder.arrived(interaction_id, stream.queue, now)
         self._schedule_next_arrival(index)
-        if math.isfinite(patience):
-            self._push(self.clock.now() + patience, _HANGUP, interaction_id)
+        if patience != math.inf:
+            self._push(now + patience, _HANGUP, interaction_id)
         decisions = self.router.add_interaction(
             interaction_id,
-            spec.queue,
-            spec.channel,
-            skills=spec.skills or None,
-            language=spec.language or None,
-            priority=spec.priority,
+            stream.queue,
+            stream.channel,
+            skills=stream.skills,
+            language=stream.language,
+            priority=stream.priority,
         )
         self._apply(decisions)
 
@@ -343,12 +383,13 @@ class _Engine:
         if offer.offer_id in self._ended_offers:
             self._ended_offers.discard(offer.offer_id)
             return
-        self._open_offers.add(offer.offer_id)
         delay = self.scenario.answer_delay
         if delay > 0:
-            self._push(self.clock.now() + delay, _ACCEPT, offer.offer_id)
+            self._open_offers.add(offer.offer_id)
+            self._push(self._now + delay, _ACCEPT, offer.offer_id)
         else:
-            self._accept(offer.offer_id)
+            # Accepted at once, so the offer is never open between two events.
+            self._apply(self.router.accept(offer.offer_id, connect=True))
 
     def _on_offer_ended(self, ended: OfferEnded) -> None:
         if ended.offer_id in self._open_offers:
@@ -364,25 +405,22 @@ class _Engine:
             self._apply(self.router.accept(offer_id, connect=True))
 
     def _on_connected(self, connected: Connected) -> None:
-        now = self.clock.now()
+        now = self._now
         handle_time = self._handle_times.pop(connected.interaction_id)
         self.recorder.connected(connected.interaction_id, connected.waited, now)
         self._push(now + handle_time, _END, connected.interaction_id)
 
     def _on_ended(self, ended: InteractionEnded) -> None:
         self._handle_times.pop(ended.interaction_id, None)
-        now = self.clock.now()
+        now = self._now
         self.recorder.ended(ended.interaction_id, ended.outcome, ended.waited, now)
 
     def _on_rejected(self, rejected: JoinRejected) -> None:
         self._handle_times.pop(rejected.interaction_id, None)
-        self.recorder.ended(rejected.interaction_id, "rejected", 0.0, self.clock.now())
+        self.recorder.ended(rejected.interaction_id, "rejected", 0.0, self._now)
 
     def _on_status(self, changed: AgentStatusChanged) -> None:
-        self.recorder.agent_status(changed.agent_id, changed.new, self.clock.now())
-
-    def _on_state(self, changed: AgentStateChanged) -> None:
-        self.recorder.agent_state(changed.agent_id, changed.new, self.clock.now())
+        self.recorder.agent_status(changed.agent_id, changed.new, self._now)
 
     # Agents
 

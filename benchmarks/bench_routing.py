@@ -50,13 +50,15 @@ class ProfileSpec:
 
 def build_floor(agent_count: int, rng: random.Random) -> tuple[AcdSettings, list[ProfileSpec]]:
     """Return the settings and the 100 skill profiles of the benchmark floor."""
+    # Ten profiles per queue, each with its own first skill, so all 100 differ.
     profiles = []
-    for index in range(100):
-        queue = QUEUES[index % len(QUEUES)]
-        first = SKILLS[index % len(SKILLS)]
-        second = SKILLS[(index * 7 + 3) % len(SKILLS)]
-        skills = {first: 3} if index % 2 or first == second else {first: 3, second: 3}
-        profiles.append(ProfileSpec(queue, skills))
+    for queue_index, queue in enumerate(QUEUES):
+        for offset in range(10):
+            first = SKILLS[(queue_index + offset) % len(SKILLS)]
+            second = SKILLS[(queue_index + offset + 7) % len(SKILLS)]
+            skills = {first: 3} if offset % 2 else {first: 3, second: 3}
+            profiles.append(ProfileSpec(queue, skills))
+    assert len({(spec.queue, tuple(spec.skills.items())) for spec in profiles}) == 100
     agents = {
         f"agent{index}": {
             "queues": rng.sample(QUEUES, 2),
