@@ -187,6 +187,30 @@ def _options(port: int, source_port: int) -> bytes:
     ).encode()
 
 
+def send_info(contact: str, call_id: str) -> None:
+    """Send an INFO with ``call_id`` but no dialog tags straight to the UA at ``contact``.
+
+    sipp matches requests to its calls by Call-ID alone, so a scenario can wait for this
+    INFO (``<recv request="INFO" optional="true" .../>``) as a cue, for example to hang up.
+    ``contact`` is a Contact value such as ``<sip:caller@127.0.0.1:5062>``, on 127.0.0.1.
+    """
+    target = contact.strip("<>").split(";", 1)[0].split("@", 1)[-1]
+    host, _, port = target.partition(":")
+    if host != LOOPBACK:
+        raise ValueError(f"contact {contact!r} is not on {LOOPBACK}; test peers only run there")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as link:
+        link.bind((LOOPBACK, 0))
+        source_port = link.getsockname()[1]
+        message = (
+            f"INFO sip:{target} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {LOOPBACK}:{source_port};branch=z9hG4bK{uuid.uuid4().hex[:16]}\r\n"
+            f"From: <sip:driver@{LOOPBACK}>;tag={uuid.uuid4().hex[:8]}\r\n"
+            f"To: <sip:{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INFO\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        link.sendto(message.encode(), (LOOPBACK, int(port or 5060)))
+
+
 @contextlib.contextmanager
 def running_kamailio(
     config_template: Path, workdir: Path, *, with_auth: bool = False
