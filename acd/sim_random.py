@@ -11,7 +11,8 @@ import math
 import random
 from collections.abc import Callable, Iterator
 
-from numpy.random import SeedSequence
+import numpy
+from numpy.random import PCG64, Generator, SeedSequence
 
 from acd.sim_scenario import (
     Empirical,
@@ -24,6 +25,10 @@ from acd.sim_scenario import (
 Sampler = Callable[[], float]
 
 STREAMS = ("arrivals", "handle_time", "patience", "router")
+
+# Values drawn per NumPy call. A simulated customer needs one arrival gap and one or two
+# durations, and one NumPy call costs about as much as a few hundred values from a list.
+BATCH = 4096
 
 
 def replication_rngs(seed: int, replication: int) -> dict[str, random.Random]:
@@ -40,23 +45,43 @@ def sampler(
 ) -> Sampler:
     """Return a function that draws one duration in seconds from ``spec``.
 
-    ``NoPatience`` draws infinity: the caller never hangs up.
+    Random durations come from a NumPy generator seeded from ``rng``, drawn ``BATCH`` at a
+    time. ``NoPatience`` draws infinity: the caller never hangs up.
     """
+    if isinstance(spec, Fixed):
+        value = spec.value
+        return lambda: value
+    if isinstance(spec, NoPatience):
+        return lambda: math.inf
+    generator = numpy_generator(rng)
     if isinstance(spec, Exponential):
-        rate = 1.0 / spec.mean
-        return lambda: rng.expovariate(rate)
+        mean = spec.mean
+        return batched(lambda size: generator.exponential(mean, size))
     if isinstance(spec, Lognormal):
         sigma_squared = math.log1p((spec.sd / spec.mean) ** 2)
         mu = math.log(spec.mean) - sigma_squared / 2.0
         sigma = math.sqrt(sigma_squared)
-        return lambda: rng.lognormvariate(mu, sigma)
-    if isinstance(spec, Empirical):
-        values = list(spec.values)
-        return lambda: rng.choice(values)
-    if isinstance(spec, Fixed):
-        value = spec.value
-        return lambda: value
-    return lambda: math.inf
+        return batched(lambda size: generator.lognormal(mu, sigma, size))
+    values = numpy.asarray(spec.values, dtype=float)
+    return batched(lambda size: generator.choice(values, size))
+
+
+def numpy_generator(rng: random.Random) -> Generator:
+    """Return a NumPy generator seeded from ``rng``, so one seed fixes both."""
+    return Generator(PCG64(rng.getrandbits(128)))
+
+
+def batched(draw: Callable[[int], numpy.ndarray]) -> Sampler:
+    """Return a function that hands out ``draw(BATCH)``'s values one by one, refilling."""
+    buffer: list[float] = []
+
+    def take() -> float:
+        if not buffer:
+            # Reversed, so that ``pop`` from the end hands them out in drawn order.
+            buffer.extend(reversed(draw(BATCH).tolist()))
+        return buffer.pop()
+
+    return take
 
 
 def poisson_arrivals(
@@ -67,13 +92,14 @@ def poisson_arrivals(
     ``counts[i]`` is the expected number of arrivals in interval ``i``. Because the process
     is memoryless, restarting the exponential gaps at each interval boundary is exact.
     """
+    gap = batched(numpy_generator(rng).standard_exponential)
     for index, count in enumerate(counts):
         begin = start + index * interval
         end = begin + interval
         if count <= 0:
             continue
-        rate = count / interval
-        now = begin + rng.expovariate(rate)
+        mean_gap = interval / count
+        now = begin + gap() * mean_gap
         while now < end:
             yield now
-            now += rng.expovariate(rate)
+            now += gap() * mean_gap
