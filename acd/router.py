@@ -788,14 +788,13 @@ class Router:
                 candidate = self._profile_head(profile)
                 if candidate is None:
                     continue
-                # Set by ``_profile_head`` unless the profile ages priorities.
+                # Set by ``_profile_head`` unless priorities age or the head excludes agents.
                 rank = profile.head_rank
-            if candidate.excluded and candidate.is_excluded(agent_id, now):
-                candidate = profile.best_for(agent_id, now)
-                if candidate is None:
-                    continue
-                rank = None
             if rank is None:
+                if candidate.excluded and candidate.is_excluded(agent_id, now):
+                    candidate = profile.best_for(agent_id, now)
+                    if candidate is None:
+                        continue
                 rank = _head_rank(profile, candidate, now)
             if best_rank is None or rank < best_rank:
                 best, best_rank = candidate, rank
@@ -809,7 +808,10 @@ class Router:
             entry = heap[0]
             item = entry[4]
             if item.version == entry[3] and item.profile is profile and item.status is _WAITING:
-                if profile.priority_aging is None:
+                # A head that excludes agents is never cached, so a cached head needs no
+                # exclusion check: exclusions are only added while an interaction is out
+                # of its heap, and its return resets the cache.
+                if profile.priority_aging is None and not item.excluded:
                     profile.head_item = item
                     profile.head_rank = (profile.neg_weight, entry[0], entry[1], entry[2])
                 return item

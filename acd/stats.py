@@ -447,24 +447,11 @@ class Statistics:
         )
 
     def _ended(self, decision: InteractionEnded, now: float) -> None:
-        if decision.outcome == "answered":
-            self._handled(decision, now)
+        if decision.outcome != "answered":
+            self._left(decision, now)
             return
-        settings = self._queue_settings(decision.queue)
-        enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
-        for counters in self._queue_counters(decision.queue, enqueued):
-            counters.longest_wait = max(counters.longest_wait, decision.waited)
-            if decision.outcome == "removed":
-                counters.removed += 1
-            elif decision.outcome != "abandoned_in_queue":
-                continue
-            elif decision.waited <= settings.short_abandon_threshold:
-                counters.short_abandoned += 1
-            else:
-                counters.abandoned += 1
-                counters.abandoned_within += decision.waited <= settings.service_level_threshold
-
-    def _handled(self, decision: InteractionEnded, now: float) -> None:
+        # An answered interaction's handling, counted here instead of in a helper because
+        # nearly every interaction ends this way.
         connected = self._connected.pop(decision.interaction_id, None)
         if connected is None:
             return
@@ -480,6 +467,22 @@ class Statistics:
         agent = self._agent(agent_id, now)
         agent.handled += 1
         agent.handle_time += now - since
+
+    def _left(self, decision: InteractionEnded, now: float) -> None:
+        """Count an interaction that left the queue without being answered."""
+        settings = self._queue_settings(decision.queue)
+        enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
+        for counters in self._queue_counters(decision.queue, enqueued):
+            counters.longest_wait = max(counters.longest_wait, decision.waited)
+            if decision.outcome == "removed":
+                counters.removed += 1
+            elif decision.outcome != "abandoned_in_queue":
+                continue
+            elif decision.waited <= settings.short_abandon_threshold:
+                counters.short_abandoned += 1
+            else:
+                counters.abandoned += 1
+                counters.abandoned_within += decision.waited <= settings.service_level_threshold
 
     def _wrapup_started(self, decision: WrapupStarted, now: float) -> None:
         previous = self._wrapups.get(decision.agent_id)
