@@ -19,7 +19,7 @@ chan_pjsip) and the event sequences a real Asterisk sends:
 Keys for a caller are strings: ``"1"`` is pressed when the next key is awaited (``WAIT FOR
 DIGIT``, ``GET DATA``, the end of ``RECORD FILE``), ``"!1"`` during the next prompt that
 accepts it, and ``"~"`` lets one wait time out. Keys in ``after_conversation`` are pressed
-once a bridge with an agent ends and the caller's dialplan goes on (a survey).
+when the first prompt plays after an agent answered (the survey), so hold polls keep none.
 """
 
 from __future__ import annotations
@@ -354,6 +354,7 @@ class CallerSession:
         self.agent_leg: _Leg | None = None
         # Keys the caller presses once a conversation ends and the dialplan goes on.
         self.after_conversation: deque[str] = deque()
+        self.agent_answered = False
         self._hangup_now = asyncio.Event()
         self._notice_pending = False
         self._writer: asyncio.StreamWriter | None = None
@@ -428,6 +429,9 @@ class CallerSession:
         if upper[:1] == ["HANGUP"]:
             return await self._agi_hangup()
         if name in ("STREAM FILE", "SAY DIGITS", "SAY NUMBER", "SAY DATE"):
+            if self.agent_answered:
+                self.keys.extend(self.after_conversation)
+                self.after_conversation.clear()
             return self._prompt(name, words)
         if upper[:3] == ["WAIT", "FOR", "DIGIT"]:
             return await self._wait_for_digit(words)
@@ -729,6 +733,7 @@ class AsteriskPeer:
         status = await self._ring_outcome(session, phone, seconds)
         session.variables["DIALSTATUS"] = status
         if status == "ANSWER":
+            session.agent_answered = True
             return await self._talk(session, phone, agent)
         session.agent_leg = None
         self._dial_end(session.leg, agent, status)
@@ -818,11 +823,21 @@ class AsteriskPeer:
         """Run ``Bridge(channel)`` on the caller: bridge it with a parked channel until one
         leaves. A channel that is not parked gives ``BRIDGERESULT`` NONEXISTENT."""
         other = self.find_leg(options.split(",", 1)[0])
+        if other is not None and other.place == "bridged":
+            await self._yank(other)
         if other is None or other.place != "parked":
             session.variables["BRIDGERESULT"] = "NONEXISTENT"
             return "200 result=0\n"
         session.variables["BRIDGERESULT"] = "SUCCESS"
         return await self._caller_bridged(session, other)
+
+    async def _yank(self, leg: _Leg) -> None:
+        """Take ``leg`` out of its bridge, as ``Bridge()`` does with a bridged channel."""
+        leg.leave("redirect")
+        for _ in range(100):
+            if leg.place != "bridged":
+                return
+            await asyncio.sleep(0.005)
 
     async def _caller_bridged(self, session: CallerSession, other: _Leg) -> str:
         """Bridge the caller with ``other`` and return the AGI reply once the bridge ends.
@@ -831,8 +846,6 @@ class AsteriskPeer:
         hang-up of the caller ends both.
         """
         leaver = await self._bridge_until(session.leg, other, session)
-        session.keys.extend(session.after_conversation)
-        session.after_conversation.clear()
         if leaver is session.leg:
             self._gone(other)
             session._notice_pending = True
@@ -929,7 +942,7 @@ class AsteriskPeer:
         return "3" if phone.hang_up.is_set() else "4"
 
     async def _consulted_dialplan(self, leg: _Leg, variables: dict[str, str]) -> None:
-        """Run ``Bridge(${SANTRAL_AGENT},F(santral-hold^agent^1))`` then ``Wait``.
+        """Run ``Bridge(${SANTRAL_AGENT},F(santral-hold^s^1))`` then ``Wait``.
 
         When the consulted party hangs up, the agent goes back to its wait (the ``F``
         option); when the agent hangs up, the consulted party waits for the caller.
@@ -940,7 +953,10 @@ class AsteriskPeer:
             return
         leaver = await self._bridge_until(leg, agent, None)
         if leaver is leg:
-            self._gone(leg)
+            if leg.reason == "hangup":
+                self._gone(leg)
+            else:
+                leg.place = "parked"
             agent.place = "parked"
             return
         if agent.reason == "hangup":

@@ -46,6 +46,7 @@ class CallRecord:
     attempts: list[AgentLegResult] = field(default_factory=list)
     hangups: list[str] = field(default_factory=list)
     agent_legs_ended: int = 0
+    consult_legs_ended: int = 0
     offer_task: asyncio.Task[None] | None = None
 
 
@@ -140,6 +141,9 @@ class InterpreterFlow:
         record = self.records[call_id]
         record.agent_legs_ended += 1
         self._settle(record, QueueResult(outcome="answered"))
+
+    async def consult_leg_ended(self, call_id: str) -> None:
+        self.records[call_id].consult_legs_ended += 1
 
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         future = self.records[call_id].queue_result

@@ -331,6 +331,7 @@ class AsteriskDriver:
     async def prepare(self, workdir: Path) -> None:
         await self.ami.start()
         self.peer.add_phone(ASTERISK_BOB)
+        self.peer.add_phone(f"PJSIP/{self.consult_number}")
 
     async def attach(self, engine: Engine) -> None:
         connector = engine.connectors["asterisk"]
@@ -376,6 +377,13 @@ class AsteriskDriver:
 
     async def close(self) -> None:
         await self.ami.stop()
+
+    # ConsultDriver: the number is a phone of the scripted Asterisk, dialled as PJSIP/<number>.
+
+    consult_number = "5550009999"
+
+    async def consulted_hangs_up(self, engine: Engine, call_id: str) -> None:
+        self.peer.agent_hangs_up(f"PJSIP/{self.consult_number}")
 
 
 # SIP

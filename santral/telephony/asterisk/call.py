@@ -114,6 +114,28 @@ class DialRequest:
 
 
 @dataclass
+class BridgeRequest:
+    """The connector's request that the caller's session run ``Bridge(channel)``.
+
+    ``sent`` is set once the command is written, when Asterisk starts the bridge.
+    """
+
+    channel: str
+    sent: asyncio.Future[None]
+
+
+@dataclass
+class ConsultLeg:
+    """The consulted party's channel, originated with a known unique id."""
+
+    target: AgentEndpoint
+    unique_id: str
+    channel: str = ""
+    # True once santral ends the leg itself (cancel, complete, the agent's hang-up).
+    ending: bool = False
+
+
+@dataclass
 class AsteriskCall:
     """A caller on a FastAGI session and, once rung, the agent leg."""
 
@@ -130,6 +152,12 @@ class AsteriskCall:
     agent_leg_reported: bool = False
     music_on: bool = False
     hangup_cause: str = ""
+    # The bridge the caller is in, from its BridgeEnter; empty while it is in none.
+    caller_bridge: str = ""
+    # The agent's channel waits in the hold context while the caller hears music.
+    held: bool = False
+    bridge_to: BridgeRequest | None = None
+    consult: ConsultLeg | None = None
     waiter: asyncio.Task[QueueResult] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -367,6 +395,43 @@ class CallRunner:
         result = DIAL_STATUS.get(status, AgentLegResult.FAILED)
         self.connector.resolve_dial(call, result, request)
         if result is AgentLegResult.ANSWERED:
-            await self.connector.agent_leg_left(call, cause="agent_hangup")
+            await self._converse()
             return True
         return False
+
+    async def _converse(self) -> None:
+        """Keep the caller with the agent until the agent's leg ends for good.
+
+        The caller's ``Dial`` (or a later ``Bridge``) returns when the agent's channel leaves
+        the bridge: for good when the agent hung up, or while the caller is held (the agent
+        waits in the hold context, or consults someone). A held caller hears music on hold
+        and the session polls until the connector asks for ``Bridge`` again.
+        """
+        call = self.call
+        for _ in range(MAX_QUEUE_POLLS):
+            if call.state is not CallState.CONNECTED:
+                break
+            request = call.bridge_to
+            if request is not None:
+                call.bridge_to = None
+                await self._bridge(request)
+            elif call.held:
+                await self._music(True)
+                await self._poll_key()
+            else:
+                await self.connector.agent_leg_left(call, cause="agent_hangup")
+                break
+        await self._music(False)
+
+    async def _bridge(self, request: BridgeRequest) -> None:
+        """Run ``Bridge`` with the waiting channel until one of the two leaves."""
+        await self._music(False)
+        if not request.sent.done():
+            # The waiter resumes on a later turn of the loop, after the line below is written.
+            request.sent.set_result(None)
+        await self.session.send(agi.exec_command("Bridge", request.channel), wait=None)
+        reply = await self.session.send(agi.get_variable_command("BRIDGERESULT"))
+        if reply.data != "SUCCESS":
+            log.warning(
+                "asterisk_bridge_failed", call_id=self.call.call_id, result=reply.data or "unset"
+            )

@@ -29,8 +29,10 @@ from santral.telephony.asterisk.ami_client import AmiClient
 from santral.telephony.asterisk.call import (
     DIAL_STATUS,
     AsteriskCall,
+    BridgeRequest,
     CallRunner,
     CallState,
+    ConsultLeg,
     DialRequest,
 )
 from santral.telephony.asterisk.settings import AsteriskSettings
@@ -39,6 +41,13 @@ from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
 log = structlog.get_logger(__name__)
 
 UNAVAILABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+# OriginateResponse ``Reason`` codes (the last control frame seen): 1 hang-up, 3 ringing,
+# 4 answered, 5 busy, 8 congestion; 0 when the channel could not be created.
+ORIGINATE_REASON = {
+    "1": AgentLegResult.DECLINED,
+    "3": AgentLegResult.NO_ANSWER,
+    "5": AgentLegResult.BUSY,
+}
 
 
 def default_call_id(request: AgiRequest) -> str:
@@ -84,6 +93,7 @@ class AsteriskConnector:
         self._calls: dict[str, AsteriskCall] = {}
         self._by_unique_id: dict[str, AsteriskCall] = {}
         self._by_agent_unique_id: dict[str, AsteriskCall] = {}
+        self._by_consult_unique_id: dict[str, AsteriskCall] = {}
         self._available: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -204,6 +214,7 @@ class AsteriskConnector:
         self._calls.pop(call.call_id, None)
         self._by_unique_id.pop(call.unique_id, None)
         self._by_agent_unique_id.pop(call.agent_unique_id, None)
+        self._hang_up_parked_legs(call)
         await call.session.close()
         if not call.caller_reported:
             call.caller_reported = True
@@ -312,11 +323,210 @@ class AsteriskConnector:
         await self.calls.agent_leg_ended(call.call_id)
 
     async def hold(self, call_id: str, on_hold: bool) -> None:
-        raise ConnectorError(
-            "the Asterisk connector cannot hold a bridged call; agents hold from their phone,"
-            " which plays the caller music on hold",
-            call_id=call_id,
+        """Hold the caller with music, or bridge it with the agent again; needs AMI.
+
+        Holding redirects the agent's channel to ``hold_context``, which ends the caller's
+        bridge; the caller's session then plays music on hold. Resuming has the session run
+        ``Bridge`` with the agent's channel. Raises ``ConnectorError`` if the call is not
+        connected, AMI is not logged in, Asterisk refused the redirect, or a consultation
+        is in progress (cancel or complete it instead).
+        """
+        call = self._connected_call(call_id, "hold")
+        if on_hold == call.held:
+            return
+        if not on_hold:
+            if call.consult is not None:
+                raise ConnectorError(
+                    "cannot take the caller off hold during a consultation; cancel or complete it",
+                    call_id=call_id,
+                )
+            await self._bridge_back(call, call.agent_channel)
+            return
+        await self._park_agent(call)
+
+    def _connected_call(self, call_id: str, operation: str) -> AsteriskCall:
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ConnectorError(
+                f"cannot {operation}: the call is not connected to an agent", call_id=call_id
+            )
+        if self.ami is None or not self.ami.authenticated:
+            raise ConnectorError(
+                f"{operation} needs an AMI login; configure asterisk.ami", call_id=call_id
+            )
+        return call
+
+    async def _park_agent(self, call: AsteriskCall) -> None:
+        """Redirect the agent's channel to the hold context; the caller's bridge ends."""
+        assert self.ami is not None
+        call.held = True
+        result = await self.ami.redirect(call.agent_channel, self.settings.hold_context, "s")
+        if not result.success:
+            call.held = False
+            message = result.response.get("Message")
+            raise ConnectorError(
+                f"Asterisk refused to hold {call.agent_channel}: {message}", call_id=call.call_id
+            )
+        log.info("asterisk_caller_held", call_id=call.call_id, agent_channel=call.agent_channel)
+
+    async def _bridge_back(self, call: AsteriskCall, channel: str) -> None:
+        """Have the caller's session bridge with ``channel``; return once it runs ``Bridge``.
+
+        Raises ``ConnectorError`` if the session does not get to it in time.
+        """
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        call.held = False
+        call.bridge_to = BridgeRequest(channel, sent)
+        limit = self.settings.queue_poll_interval + self.settings.fastagi.reply_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(sent), limit)
+        except TimeoutError:
+            raise ConnectorError(
+                f"the caller's session did not bridge with {channel} in time",
+                call_id=call.call_id,
+            ) from None
+        log.info("asterisk_caller_bridged", call_id=call.call_id, channel=channel)
+
+    def _hang_up_parked_legs(self, call: AsteriskCall) -> None:
+        """Hang up the agent and consulted channels santral left waiting in the dialplan."""
+        channels = []
+        if call.consult is not None and call.consult.channel:
+            call.consult.ending = True
+            channels.append(call.consult.channel)
+            self._by_consult_unique_id.pop(call.consult.unique_id, None)
+        if (call.held or call.consult is not None) and call.agent_channel:
+            channels.append(call.agent_channel)
+        call.consult = None
+        for channel in channels:
+            self._spawn(self._hang_up_channel(call, channel))
+
+    async def _hang_up_channel(self, call: AsteriskCall, channel: str) -> None:
+        if self.ami is None or not self.ami.authenticated:
+            return
+        try:
+            await self.ami.hangup(channel)
+        except ConnectorError as error:
+            log.warning(
+                "asterisk_leg_hangup_failed",
+                call_id=call.call_id,
+                channel=channel,
+                error=str(error),
+            )
+
+    # ConsultControl
+
+    async def consult(
+        self, call_id: str, target: AgentEndpoint, ring_timeout: float
+    ) -> AgentLegResult:
+        """Hold the caller and originate ``target`` into ``consult_context``; needs AMI.
+
+        Returns ``ANSWERED`` when the target talks with the agent, whose channel waits in
+        the hold context. Any other result bridges the caller with the agent again. Raises
+        ``ConnectorError`` if the call is not connected, a consultation is already running,
+        or Asterisk refused an action. If cancelled, the consulted leg is hung up and the
+        caller bridged with the agent again.
+        """
+        call = self._calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return AgentLegResult.CALLER_GONE
+        call = self._connected_call(call_id, "consult")
+        if call.consult is not None:
+            raise ConnectorError("a consultation is already in progress", call_id=call_id)
+        if not call.held:
+            await self._park_agent(call)
+        consult = ConsultLeg(target, f"santral-consult-{uuid.uuid4().hex}")
+        call.consult = consult
+        self._by_consult_unique_id[consult.unique_id] = call
+        try:
+            result = await self._originate_consult(call, consult, ring_timeout)
+        except BaseException:
+            await self._end_consult(call, consult)
+            raise
+        if result is not AgentLegResult.ANSWERED:
+            await self._end_consult(call, consult)
+        return result
+
+    async def _originate_consult(
+        self, call: AsteriskCall, consult: ConsultLeg, ring_timeout: float
+    ) -> AgentLegResult:
+        assert self.ami is not None
+        address = consult.target.address
+        dial_string = (
+            address if "/" in address else self.settings.transfer_template.format(target=address)
         )
+        fields = [
+            ("Channel", dial_string),
+            ("Context", self.settings.consult_context),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Timeout", str(int(ring_timeout * 1000))),
+            ("CallerID", call.request.caller),
+            ("Async", "true"),
+            ("ChannelId", consult.unique_id),
+            ("Variable", f"SANTRAL_AGENT={call.agent_channel}"),
+        ]
+        limit = ring_timeout + self.settings.ami.action_timeout
+        result = await self.ami.send("Originate", fields, limit=limit)
+        response = result.events[-1] if result.events else result.response
+        if result.success:
+            consult.channel = response.get("Channel")
+            log.info("asterisk_consult_answered", call_id=call.call_id, channel=consult.channel)
+            return AgentLegResult.ANSWERED
+        reason = response.get("Reason")
+        log.info("asterisk_consult_not_answered", call_id=call.call_id, reason=reason)
+        return ORIGINATE_REASON.get(reason, AgentLegResult.FAILED)
+
+    async def _end_consult(
+        self, call: AsteriskCall, consult: ConsultLeg, *, bridge_back: bool = True
+    ) -> None:
+        """End the consulted leg (if any) and bridge the caller with the agent again."""
+        consult.ending = True
+        if call.consult is consult:
+            call.consult = None
+        self._by_consult_unique_id.pop(consult.unique_id, None)
+        if consult.channel:
+            await self._hang_up_channel(call, consult.channel)
+        if bridge_back and call.state is CallState.CONNECTED:
+            await self._bridge_back(call, call.agent_channel)
+
+    async def complete_consult(self, call_id: str) -> None:
+        """Hang up the agent's channel and bridge the caller with the consulted party.
+
+        The consulted party's channel becomes the call's agent leg. Raises
+        ``ConnectorError`` if no answered consultation is in progress.
+        """
+        call = self._connected_call(call_id, "complete the consultation")
+        consult = call.consult
+        if consult is None or not consult.channel:
+            raise ConnectorError("no answered consultation to complete", call_id=call_id)
+        assert self.ami is not None
+        consult.ending = True
+        call.consult = None
+        self._by_consult_unique_id.pop(consult.unique_id, None)
+        agent_channel = call.agent_channel
+        self._by_agent_unique_id.pop(call.agent_unique_id, None)
+        self._publish_leg(call, "left", "transferred")
+        call.agent = consult.target
+        call.agent_channel, call.agent_unique_id = consult.channel, consult.unique_id
+        self._by_agent_unique_id[consult.unique_id] = call
+        await self._hang_up_channel(call, agent_channel)
+        await self._bridge_back(call, consult.channel)
+
+    async def cancel_consult(self, call_id: str) -> None:
+        """Hang up the consulted party's channel and bridge the caller with the agent again."""
+        call = self._connected_call(call_id, "cancel the consultation")
+        consult = call.consult
+        if consult is None:
+            raise ConnectorError("no consultation to cancel", call_id=call_id)
+        await self._end_consult(call, consult)
+
+    async def _consulted_left(self, call: AsteriskCall) -> None:
+        """The consulted party hung up: bridge the caller with the agent, tell the engine."""
+        try:
+            await self._bridge_back(call, call.agent_channel)
+        except ConnectorError as error:
+            log.warning("asterisk_bridge_back_failed", call_id=call.call_id, error=str(error))
+        await self.calls.consult_leg_ended(call.call_id)
 
     async def transfer(self, call_id: str, target: str) -> None:
         """Redirect the caller to ``target`` in ``transfer_context``; needs AMI."""
@@ -409,11 +619,29 @@ class AsteriskConnector:
             call.hangup_cause = call.hangup_cause or f"caller_hangup_cause_{event.cause}"
             call.session.abort()
             return
+        call = self._by_consult_unique_id.pop(event.unique_id, None)
+        if call is not None:
+            self._consult_hung_up(call, event)
+            return
         call = self._by_agent_unique_id.pop(event.unique_id, None)
         if call is not None:
             cause = f"agent_hangup_cause_{event.cause}"
+            consult = call.consult
+            if consult is not None:
+                # The agent hung up while consulting: the consulted leg ends too.
+                self._spawn(self._end_consult(call, consult, bridge_back=False))
+            call.held = False
             remains = not call.caller_left_bridge
             self._spawn(self.agent_leg_left(call, cause, caller_remains=remains))
+
+    def _consult_hung_up(self, call: AsteriskCall, event: ami_events.ChannelHungUp) -> None:
+        consult = call.consult
+        if consult is None or consult.unique_id != event.unique_id or consult.ending:
+            return
+        log.info("asterisk_consulted_hung_up", call_id=call.call_id, cause=event.cause)
+        call.consult = None
+        if consult.channel and call.state is CallState.CONNECTED:
+            self._spawn(self._consulted_left(call))
 
     def _dial_started(self, event: ami_events.DialStarted) -> None:
         call = self._by_unique_id.get(event.caller_unique_id)
@@ -432,19 +660,29 @@ class AsteriskConnector:
             self.resolve_dial(call, DIAL_STATUS.get(event.status, AgentLegResult.FAILED))
 
     def _bridge_entered(self, event: ami_events.BridgeEntered) -> None:
+        caller = self._by_unique_id.get(event.unique_id)
+        if caller is not None:
+            caller.caller_bridge = event.bridge_id
+            caller.caller_left_bridge = False
+            return
         call = self._by_agent_unique_id.get(event.unique_id)
-        if call is not None:
+        if call is not None and call.consult is None:
             self._publish_leg(call, "bridged")
 
     def _bridge_left(self, event: ami_events.BridgeLeft) -> None:
         caller = self._by_unique_id.get(event.unique_id)
         if caller is not None:
-            caller.caller_left_bridge = True
+            caller.caller_bridge = ""
+            # A held caller leaves the bridge because santral moved the agent's channel.
+            if not caller.held and caller.consult is None:
+                caller.caller_left_bridge = True
             return
         call = self._by_agent_unique_id.get(event.unique_id)
-        if call is not None:
-            remains = not call.caller_left_bridge
-            self._spawn(self.agent_leg_left(call, "agent_left_bridge", caller_remains=remains))
+        # Only the caller's own bridge counts; the agent also leaves hold and consult bridges.
+        if call is None or call.held or event.bridge_id != call.caller_bridge:
+            return
+        remains = not call.caller_left_bridge
+        self._spawn(self.agent_leg_left(call, "agent_left_bridge", caller_remains=remains))
 
     def _endpoint_available(self, endpoint: str, state: str, available: bool) -> None:
         if self._agents and endpoint not in self._agents:

@@ -86,6 +86,16 @@ class AsteriskSettings(BaseModel):
         default="santral-transfer", description="context a transferred caller is redirected to"
     )
     music_class: str = Field(default="default", description="musiconhold.conf class for queues")
+    hold_context: str = Field(
+        default="santral-hold",
+        description="context (extension s) where the agent's channel waits while the caller"
+        " is held; AMI Redirect sends it there",
+    )
+    consult_context: str = Field(
+        default="santral-consult",
+        description="context (extension s) where an answered consulted party is bridged with"
+        " the waiting agent, whose channel is in the variable SANTRAL_AGENT",
+    )
     transfer_template: str = Field(
         default="PJSIP/{target}",
         description="Dial string for a transfer target that has no technology prefix",
