@@ -41,7 +41,9 @@ async def connected(rig: Rig) -> Connected:
 
 async def consulting(rig: Rig, call: Connected) -> ConsultLeg:
     """Have alice consult carol, who answers; return the consulted leg."""
-    consulted = await consulting(rig, call)
+    assert await rig.connector.consult(call.call_id, CAROL, 15.0) is AgentLegResult.ANSWERED
+    consulted = rig.connector._calls[call.call_id].consult
+    assert consulted is not None
     return consulted
 
 
