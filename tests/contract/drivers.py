@@ -29,7 +29,14 @@ from santral.telephony.twilio import EngineSessionStore, TwilioConnector, Twilio
 from santral.telephony.twilio import setup_routes as setup_twilio_routes
 from santral.telephony.virtual import CallerOutput, KeyScript
 from santral.testing.asterisk_peer import AmiServer, AsteriskPeer, CallerSession
-from santral.testing.sip_peers import Baresip, Kamailio, SippResult, free_udp_port, run_sipp
+from santral.testing.sip_peers import (
+    Baresip,
+    Kamailio,
+    SippResult,
+    free_udp_port,
+    run_sipp,
+    send_info,
+)
 from santral.testing.twilio_peer import Agent, PeerCall, Speech, TwilioPeer
 
 SALES_KEYS = ["1", "3"]
@@ -54,11 +61,13 @@ KAMAILIO_CONFIG = CONTRACT_DIR.parent / "sip" / "kamailio.cfg"
 SIP_EXTENSION = "100"
 SIP_CALL_LIMIT = 90.0
 # The two ways a sipp caller waits for santral's BYE (see sipp_sales_caller.xml). The
-# patient one presses 5 every 1.5 s, which rates the call when the survey asks.
+# patient one presses 5 every 1.5 s, which rates the call when the survey asks, and hangs
+# up when the driver sends it an INFO (``SipDriver.hang_up``).
 SIP_PATIENT_WAIT = """<pause milliseconds="1500"/>
   <label id="press"/>
   <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_5.pcap"/></action></nop>
-  <recv request="BYE" timeout="1500" ontimeout="press"/>"""
+  <recv request="INFO" optional="true" timeout="1500" ontimeout="press" next="hangup"/>
+  <recv request="BYE"/>"""
 SIP_IMPATIENT_WAIT = '<recv request="BYE" timeout="2500" ontimeout="hangup"/>'
 
 
@@ -126,6 +135,29 @@ class CallerDriver(Protocol):
     async def close(self) -> None:
         """Stop every peer this driver started, by process id where it is a process."""
         ...
+
+
+class ConsultDriver(Protocol):
+    """The hooks a driver adds so the consult cases run for its connector.
+
+    The consult cases in ``test_consult.py`` run for every connector whose control has the
+    ``ConsultControl`` operations, and fail with a message naming these hooks when its driver
+    lacks them. Bob consults ``consult_number`` while the caller holds.
+    """
+
+    # A number (or SIP URI) the driver's peer answers at once when the connector dials it.
+    consult_number: str
+
+    async def consulted_hangs_up(self, engine: Engine, call_id: str) -> None:
+        """Have the consulted party hang up on the wire while bob consults it.
+
+        The connector then bridges the caller with bob again and calls
+        ``CallFlow.consult_leg_ended``.
+        """
+        ...
+
+
+CONSULT_HOOKS = ("consult_number", "consulted_hangs_up")
 
 
 async def until(condition: Callable[[], object], seconds: float = WAIT_LIMIT) -> None:
@@ -199,6 +231,14 @@ class VirtualDriver:
     async def close(self) -> None:
         if self._call is not None and not self._call.done():
             await self.hang_up()
+
+    # ConsultDriver: the virtual consulted leg answers at once unless a result is scripted.
+
+    consult_number = "+905550009999"
+
+    async def consulted_hangs_up(self, engine: Engine, call_id: str) -> None:
+        assert engine.virtual is not None
+        await engine.virtual.end_consult_leg(call_id)
 
 
 # Twilio
@@ -400,10 +440,13 @@ class SipDriver:
     name = "sip"
     survey_after_agent = True
     miss_rings_agent = True
+    consult_number = "carol"  # a user at Kamailio: carol's baresip, which answers at once
 
     def __init__(self) -> None:
         self.kamailio: Kamailio | None = None
         self.phone: Baresip | None = None
+        self.consulted: Baresip | None = None
+        self._patient = False
         self.caller: asyncio.Task[SippResult] | None = None
         self._workdir = Path()
         self._sip_port = free_udp_port()
@@ -434,7 +477,10 @@ class SipDriver:
         await asyncio.to_thread(write_silence, source, 120.0)
         self.phone = Baresip("bob", self.kamailio.port, workdir / "baresip", source, "manual")
         self.phone.start()
+        self.consulted = Baresip("carol", self.kamailio.port, workdir / "carol", source, "auto")
+        self.consulted.start()
         await self._wait_registered("bob")
+        await self._wait_registered("carol")
 
     async def _wait_registered(self, user: str) -> None:
         kamailio = self.kamailio
@@ -454,6 +500,7 @@ class SipDriver:
     async def place_call(self, *, hang_up_in_queue: bool = False) -> None:
         assert self.kamailio is not None
         wait = SIP_IMPATIENT_WAIT if hang_up_in_queue else SIP_PATIENT_WAIT
+        self._patient = not hang_up_in_queue
         scenario = self._workdir / "caller.xml"
         text = SIP_CALLER_TEMPLATE.read_text(encoding="utf-8")
         scenario.write_text(text.replace("@WAIT@", wait), encoding="utf-8")
@@ -492,7 +539,15 @@ class SipDriver:
         await asyncio.to_thread(phone.command, command)
 
     async def hang_up(self) -> None:
+        # An impatient caller hangs up by itself, and a patient one when it gets the INFO.
+        if self._patient and self._connector is not None:
+            for call in list(self._connector.callers.values()):
+                send_info(call.invite.header("Contact"), call.invite.call_id)
         await self.finished()
+
+    async def consulted_hangs_up(self, engine: Engine, call_id: str) -> None:
+        assert self.consulted is not None
+        await asyncio.to_thread(self.consulted.command, "hangup")
 
     async def finished(self) -> None:
         assert self.caller is not None
@@ -505,6 +560,8 @@ class SipDriver:
                 await self.finished()
         if self.phone is not None:
             self.phone.stop()
+        if self.consulted is not None:
+            self.consulted.stop()
         if self.kamailio is not None:
             self.kamailio.stop()
 
