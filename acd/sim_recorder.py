@@ -22,11 +22,14 @@ _NO_AGENT_TIME = AgentTime(busy=math.nan, idle=math.nan, logged_in=math.nan)
 
 
 class _Interaction:
-    __slots__ = ("bin", "connected_at", "queue")
+    """An interaction in progress: its queue, arrival interval and that interval's counts."""
 
-    def __init__(self, queue: str, bin_index: int) -> None:
+    __slots__ = ("bin", "connected_at", "counts", "queue")
+
+    def __init__(self, queue: str, bin_index: int, counts: QueueCounts) -> None:
         self.queue = queue
         self.bin = bin_index
+        self.counts = counts
         self.connected_at = math.nan
 
 
@@ -78,14 +81,15 @@ class KpiRecorder:
     def arrived(self, interaction_id: str, queue: str, now: float) -> None:
         """Count an interaction offered to ``queue`` at ``now``."""
         bin_index = self._bin(now)
-        self._interactions[interaction_id] = _Interaction(queue, bin_index)
-        self._queue_counts(bin_index, queue).offered += 1
+        counts = self._queue_counts(bin_index, queue)
+        self._interactions[interaction_id] = _Interaction(queue, bin_index, counts)
+        counts.offered += 1
 
     def connected(self, interaction_id: str, waited: float, now: float) -> None:
         """Count an answer after ``waited`` seconds in queue."""
         record = self._interactions[interaction_id]
         record.connected_at = now
-        counts = self._queue_counts(record.bin, record.queue)
+        counts = record.counts
         counts.answered += 1
         counts.wait_sum += waited
         counts.max_wait = max(counts.max_wait, waited)
@@ -99,7 +103,7 @@ class KpiRecorder:
         record = self._interactions.pop(interaction_id, None)
         if record is None:
             return
-        counts = self._queue_counts(record.bin, record.queue)
+        counts = record.counts
         if outcome == _ANSWERED:
             counts.handle_sum += now - record.connected_at
         elif outcome == _ABANDONED:
@@ -148,7 +152,7 @@ class KpiRecorder:
     def _count_unserved(self) -> None:
         for interaction_id, record in list(self._interactions.items()):
             if math.isnan(record.connected_at):
-                self._queue_counts(record.bin, record.queue).unserved += 1
+                record.counts.unserved += 1
                 del self._interactions[interaction_id]
 
     def _interval_rows(self, bin_index: int, queues: list[str]) -> list[IntervalKpi]:
