@@ -1056,6 +1056,8 @@ class AcdService:
         if target is not None:
             target.consulted_by = None
             target.voice = voice
+            # Tells the consulted agent's console that the caller now talks with that agent.
+            self._set_held(target, False)
         self._end_transferred(live)
         if voice is not None:
             voice.hand_over(target.interaction_id if target is not None else "")

@@ -1,5 +1,5 @@
 // The agent console: status, offer with screen pop and ring countdown, interactions with
-// hold, transfer and hang-up, written messages, and the wrap-up form.
+// hold, blind and consult transfer and hang-up, written messages, and the wrap-up form.
 
 import {
   ApiError, EventStream, element, formatSeconds, nowSeconds, request, wireSession,
@@ -10,6 +10,11 @@ const POP_LABELS = [
   ["queue", "Queue"], ["waited", "Waited"], ["subject", "Subject"],
 ];
 const byId = (id) => document.getElementById(id);
+const CONSULT_STATES = {
+  requested: "waiting for the target to accept",
+  ringing: "ringing, the caller holds",
+  connected: "talking, the caller holds",
+};
 
 const desk = {
   user: null,
@@ -18,7 +23,12 @@ const desk = {
   stream: null,
   refreshes: 0,
   renderedInteractions: "",
+  consultPending: false,
+  lastPoll: 0,
 };
+// Seconds between view refreshes while a consultation waits for its target. The console
+// also refreshes on consult_changed, but only where the CTI hub forwards that event.
+const CONSULT_POLL = 1.0;
 
 function agentPath(suffix = "") {
   return `/api/agents/${encodeURIComponent(desk.user.agent_id)}${suffix}`;
@@ -53,6 +63,7 @@ function render(view) {
   renderOffer(view.offer);
   renderInteractions(view.interactions || []);
   renderWrapup(view.wrapup);
+  desk.consultPending = (view.interactions || []).some((item) => item.consult && item.consult.state !== "connected");
 }
 
 function renderOffer(offer) {
@@ -63,6 +74,11 @@ function renderOffer(offer) {
   const pop = offer.pop || {};
   byId("offer-channel").textContent = offer.channel;
   byId("offer-caller").textContent = pop.caller_name || pop.caller || "unknown";
+  const consult = byId("offer-consult");
+  consult.hidden = !pop.consult;
+  if (pop.consult) {
+    consult.textContent = `Consultation from ${pop.consult.from_agent_name || pop.consult.from_agent_id} about this caller`;
+  }
   byId("pop").replaceChildren(...popRows(pop));
   byId("offer-messages").replaceChildren(
     ...(pop.messages && pop.messages.length ? [transcript(pop.messages, pop.subject)] : []));
@@ -133,24 +149,47 @@ function interactionCard(item) {
     element("p", {}, item.channel === "voice" ? "Talking " : "Open for ", element("strong", { class: "timer", "data-since": item.connected_at }, "0:00"),
       item.on_hold ? element("span", { class: "badge" }, " on hold") : null),
   );
+  if (item.consulted_by) {
+    card.append(element("p", { class: "consult-from" },
+      `Consultation from ${item.consulted_by.agent_id}: the caller holds until ${item.consulted_by.agent_id} completes the transfer`));
+  }
   if (item.channel === "email" || item.channel === "chat") card.append(writtenMessages(item, attributes, base));
   const kind = element("select", { "aria-label": "Transfer target kind" },
     ...["queue", "agent", "number"].map((value) => element("option", { value }, value)));
   const target = element("input", { placeholder: "target", "aria-label": "Transfer target" });
-  const consult = element("input", { type: "checkbox", "aria-label": "Consult" });
+  const consulting = Boolean(item.consult) || Boolean(item.consulted_by);
   card.append(element("div", { class: "actions" },
-    item.channel === "voice"
+    item.channel === "voice" && !consulting
       ? element("button", { type: "button", class: "hold", onclick: () => act("POST", `${base}/hold`, { on_hold: !item.on_hold }) },
           item.on_hold ? "Resume" : "Hold")
       : null,
     element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) },
       item.channel === "voice" ? "Hang up" : "Close"),
-    kind, target, element("label", {}, consult, " consult"),
-    element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
-      target_kind: kind.value, target: target.value, consult: consult.checked,
-    }) }, "Transfer"),
+    ...(consulting ? [] : [kind, target,
+      element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
+        target_kind: kind.value, target: target.value,
+      }) }, "Transfer"),
+      item.channel === "voice"
+        ? element("button", { type: "button", class: "consult", onclick: () => act("POST", `${base}/consult`, {
+            target_kind: kind.value, target: target.value,
+          }) }, "Consult")
+        : null,
+    ]),
   ));
+  if (item.consult) card.append(consultPanel(item.consult, base));
   return card;
+}
+
+function consultPanel(consult, base) {
+  // While consulting, the agent completes the transfer once the target answers, or cancels.
+  return element("div", { class: "actions consulting", "data-consult-state": consult.state },
+    element("span", { class: "consult-status" },
+      `Consulting ${consult.target_kind} ${consult.target}: ${CONSULT_STATES[consult.state] || consult.state}`),
+    element("button", { type: "button", class: "complete-consult primary", disabled: consult.state !== "connected",
+      onclick: () => act("POST", `${base}/consult/complete`) }, "Complete transfer"),
+    element("button", { type: "button", class: "cancel-consult", onclick: () => act("POST", `${base}/consult/cancel`) },
+      "Cancel consult"),
+  );
 }
 
 function transcript(messages, subject) {
@@ -188,9 +227,14 @@ function tick() {
   }
   const wrapup = byId("wrapup-panel");
   if (!wrapup.hidden) byId("wrapup-left").textContent = `${formatSeconds(Number(wrapup.dataset.deadline) - now)} left`;
+  if (desk.consultPending && now - desk.lastPoll >= CONSULT_POLL) {
+    desk.lastPoll = now;
+    refresh().catch((error) => { byId("action-error").textContent = String(error); });
+  }
 }
 
 function onEvent(message) {
+  if (message.type === "consult_changed") showConsultEnd(message);
   if (message.type === "typing_changed") {
     // Typing changes nothing in the view; a refresh would rebuild the card and lose a draft reply.
     if (message.sender === "customer") byId("action-error").textContent = message.typing ? "The customer is typing…" : "";
@@ -201,6 +245,16 @@ function onEvent(message) {
     render({ ...desk.view, offer: { ...message, expires_at: message.ts + message.timeout } });
   }
   refresh().catch((error) => { byId("action-error").textContent = String(error); });
+}
+
+const CONSULT_ENDINGS = {
+  failed: (message) => `The consultation with ${message.target} failed (${message.reason}); you are back with the caller.`,
+  target_left: (message) => `${message.target} hung up; you are back with the caller.`,
+};
+
+function showConsultEnd(message) {
+  const text = CONSULT_ENDINGS[message.state];
+  if (text) byId("action-error").textContent = text(message);
 }
 
 function onSnapshot(snapshot) {

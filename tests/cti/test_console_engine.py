@@ -23,7 +23,9 @@ __all__ = ["crm", "engine", "engine_environ"]  # fixtures shared with the engine
 
 # English, billing, a Luhn-valid account number, #, confirm with 1; then 5 in the survey.
 BILLING_KEYS = "1 1 1 2 3 4 5 6 7 8 9 0 3 # 1 5"
-DEMO_PASSWORDS = {"alice": "alice-demo", "sam": "sam-demo"}
+DEMO_PASSWORDS = {"alice": "alice-demo", "bob": "bob-demo", "sam": "sam-demo"}
+# English, sales; then 5 in the survey once the consulted agent hangs up.
+SALES_KEYS = "1 3 5"
 
 
 async def open_page(browser: Browser, url: str, user: str) -> Page:
@@ -91,3 +93,64 @@ async def test_virtual_call_handled_in_console(
     ended = [event for event in wrapups if isinstance(event, WrapupEnded)]
     assert [(event.disposition, event.notes) for event in ended] == [("resolved", "paid by card")]
     assert "connected" in [item.kind for item in heard]
+
+
+async def test_consult_transfer_in_console(
+    engine: Engine, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    assert engine.virtual is not None
+    base = f"http://127.0.0.1:{engine.http_port}"
+    outcomes: list[str] = []
+    engine.bus.subscribe(lambda event: outcomes.append(getattr(event, "outcome", ""))
+                         if event.type == "call_ended" else None)
+
+    async with chromium(tmp_path) as browser:
+        bob = await open_page(browser, base + "/cti/", "bob")
+        alice = await open_page(browser, base + "/cti/", "alice")
+        for page in (bob, alice):
+            await page.click("#go-available")
+            await expect(page.locator("#status")).to_have_text("available")
+
+        call = asyncio.ensure_future(engine.virtual.place_call(
+            "+905551112233", "100",
+            KeyScript(keys=SALES_KEYS.split(), key_gap=0.05, time_scale=0.0), lambda _: None,
+        ))
+        try:
+            await expect(bob.locator("#offer-panel")).to_be_visible(timeout=15_000)
+            await bob.click("#accept")
+            await expect(bob.locator("#state")).to_have_text("busy", timeout=10_000)
+
+            card = bob.locator(".interaction")
+            await card.locator('select[aria-label="Transfer target kind"]').select_option("agent")
+            await card.locator('input[aria-label="Transfer target"]').fill("alice")
+            await card.locator(".consult").click()
+            await expect(alice.locator("#offer-consult")).to_have_text(
+                "Consultation from Bob Kaya about this caller", timeout=10_000)
+            await expect(bob.locator(".consult-status")).to_contain_text("Consulting agent alice")
+            await bob.screenshot(path=artifacts_dir / "1-consult-requested.png", full_page=True)
+            await alice.screenshot(path=artifacts_dir / "2-consult-offer.png", full_page=True)
+
+            await alice.click("#accept")
+            await expect(alice.locator(".consult-from")).to_be_visible(timeout=10_000)
+            await expect(bob.locator(".consulting")).to_have_attribute(
+                "data-consult-state", "connected", timeout=10_000)
+            await expect(bob.locator(".interaction .badge")).to_have_text(" on hold")
+            await expect(bob.locator(".complete-consult")).to_be_enabled()
+            await bob.screenshot(path=artifacts_dir / "3-consulting.png", full_page=True)
+
+            await bob.click(".complete-consult")
+            await expect(bob.locator("#wrapup-panel")).to_be_visible(timeout=10_000)
+            await expect(alice.locator(".interaction .consult-from")).to_be_hidden(
+                timeout=10_000)
+            await expect(alice.locator(".interaction .hold")).to_be_visible()
+            await alice.screenshot(path=artifacts_dir / "4-transferred.png", full_page=True)
+
+            await alice.click(".interaction .hangup")
+            await expect(alice.locator("#wrapup-panel")).to_be_visible(timeout=10_000)
+            await asyncio.wait_for(call, 15)
+        finally:
+            call.cancel()
+
+    assert engine.acd.agent_view("bob")["state"] == "wrap_up"
+    assert engine.acd.agent_view("alice")["state"] == "wrap_up"
+    assert outcomes == ["answered"]
