@@ -3,13 +3,14 @@
 1. AMI: events per second framed, mapped and applied to the channel table, from a
    recorded call's event sequence repeated with new unique ids.
 2. FastAGI: sessions per second of the FastAGI server (header block, ANSWER, STREAM FILE,
-   HANGUP, close), against scripted callers in a second process. The callers are
-   bare ``asyncio.Protocol`` objects that write a pre-built header block and answer each
-   command line by its first letter, so they cost the server's core as little as possible.
+   HANGUP, close), against scripted callers in a second process. The callers use bare
+   sockets and ``epoll``, write a pre-built header block and reply to each command line
+   by its first letter, so they take little of the CPU the server shares with them.
 
 The FastAGI figure is given per wall-clock second and per CPU second of the server
-process; the second depends less on other load on a shared machine. ``--loop`` picks the
-event loop of both processes: ``asyncio``, ``uvloop`` or ``both`` (the default).
+process. The second depends less on other load on a shared machine, so it is the figure
+to compare. ``--loop`` picks the server's event loop: ``asyncio``, ``uvloop`` or ``both``
+(the default).
 
 Usage: ``.venv/bin/python benchmarks/bench_asterisk.py [--calls N] [--sessions N]
 [--concurrency N] [--loop asyncio|uvloop|both] [--profile]``.
@@ -31,6 +32,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvloop
@@ -88,7 +90,7 @@ async def short_call(session: AgiSession) -> None:
 class Callers:
     """Scripted callers on bare non-blocking sockets and ``epoll``, with no event loop.
 
-    Each connection writes a pre-built header block, answers every command line by its
+    Each connection writes a pre-built header block, replies to every command line by its
     first letter, and is replaced by a new one when santral closes it.
     """
 
@@ -142,25 +144,89 @@ class Callers:
                 self.readable(fd)
 
 
-def callers_process(port: int, sessions: int, concurrency: int) -> None:
-    Callers(port, sessions, concurrency).run(concurrency, 600.0)
+def callers_process(port: int, sessions: int, concurrency: int, ready: Any, go: Any) -> None:
+    """Start the callers once the server has started measuring (``go``)."""
+    callers = Callers(port, sessions, concurrency)
+    ready.set()
+    if go.wait(60):
+        callers.run(concurrency, 600.0)
+
+
+class BareSession(asyncio.Protocol):
+    """The same exchange with no santral code: the floor set by the event loop and sockets.
+
+    It waits for the empty line that ends the header block, then writes the three commands
+    one reply at a time and closes the connection.
+    """
+
+    COMMANDS = (b"ANSWER\n", b'STREAM FILE "santral/en/goodbye" ""\n', b"HANGUP\n")
+
+    def __init__(self, server: BareServer) -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._step = -1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self._transport is not None
+        if self._step < 0:
+            self._buffer += data
+            if b"\n\n" not in self._buffer:
+                return
+            self._server.sessions_started += 1
+        self._step += 1
+        if self._step < len(self.COMMANDS):
+            self._transport.write(self.COMMANDS[self._step])
+        else:
+            self._transport.close()
+
+
+class BareServer:
+    def __init__(self) -> None:
+        self.sessions_started = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: BareSession(self), "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
 
 
 async def bench_fastagi(
-    sessions: int, concurrency: int, loop_name: str, profile: cProfile.Profile | None
+    sessions: int, concurrency: int, bare: bool, profile: cProfile.Profile | None
 ) -> tuple[int, float, float, float]:
-    """Serve FastAGI here while the scripted callers run in a second process."""
-    server = FastAgiServer(short_call, port=0, max_sessions=concurrency * 2)
+    """Serve FastAGI here while the scripted callers run in a second process.
+
+    With ``bare`` the server is ``BareServer`` instead of santral's ``FastAgiServer``.
+    """
+    server: FastAgiServer | BareServer = (
+        BareServer() if bare else FastAgiServer(short_call, port=0, max_sessions=concurrency * 2)
+    )
     await server.start()
-    process = multiprocessing.get_context("spawn").Process(
-        target=callers_process, args=(server.address[1], sessions, concurrency)
+    context = multiprocessing.get_context("spawn")
+    ready, go = context.Event(), context.Event()
+    process = context.Process(
+        target=callers_process, args=(server.address[1], sessions, concurrency, ready, go)
     )
     process.start()
-    await asyncio.sleep(0.5)  # the callers' interpreter starts outside the measurement
+    await asyncio.to_thread(ready.wait, 60)  # the callers' start-up is not measured
     if profile is not None:
         profile.enable()
     usage_started = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
+    go.set()
     for _ in range(120_000):
         if not process.is_alive():
             break
@@ -206,6 +272,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="callers at a time")
     parser.add_argument("--loop", choices=["asyncio", "uvloop", "both"], default="both")
     parser.add_argument("--profile", action="store_true", help="print the server's cProfile")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also measure a bare protocol server that does the same exchange without santral",
+    )
     options = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -217,23 +288,31 @@ def main() -> None:
             f" ({events / cpu:,.0f} per CPU second)"
         )
     names = ["asyncio", "uvloop"] if options.loop == "both" else [options.loop]
+    servers = [False, True] if options.bare else [False]
     for name in names:
-        profile = cProfile.Profile() if options.profile else None
-        callers_before = children_cpu()
-        with asyncio.Runner(loop_factory=LOOPS[name]) as runner:
-            done, elapsed, user, system = runner.run(
-                bench_fastagi(options.sessions, options.concurrency, name, profile)
-            )
-        callers = children_cpu() - callers_before
-        cpu = user + system
-        print(
-            f"FastAGI on {name}: {done} sessions in {elapsed:.2f} s ="
-            f" {done / elapsed:,.0f} sessions/s, {done / cpu:,.0f} per CPU second of the server"
-            f" ({1e6 * user / done:.0f} µs user + {1e6 * system / done:.0f} µs kernel a session;"
-            f" callers {callers:.2f} CPU s)"
+        for bare in servers:
+            run_fastagi(options, name, bare)
+
+
+def run_fastagi(options: argparse.Namespace, loop_name: str, bare: bool) -> None:
+    # CPU time, not wall time: a socket write may wait for the other process on the CPU.
+    profile = cProfile.Profile(time.thread_time) if options.profile else None
+    callers_before = children_cpu()
+    with asyncio.Runner(loop_factory=LOOPS[loop_name]) as runner:
+        done, elapsed, user, system = runner.run(
+            bench_fastagi(options.sessions, options.concurrency, bare, profile)
         )
-        if profile is not None:
-            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    callers = children_cpu() - callers_before
+    cpu = user + system
+    label = "bare protocol server" if bare else "FastAGI"
+    print(
+        f"{label} on {loop_name}: {done} sessions in {elapsed:.2f} s ="
+        f" {done / elapsed:,.0f} sessions/s, {done / cpu:,.0f} per CPU second of the server"
+        f" ({1e6 * user / done:.0f} µs user + {1e6 * system / done:.0f} µs kernel a session;"
+        f" callers {callers:.2f} CPU s)"
+    )
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

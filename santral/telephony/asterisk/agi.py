@@ -19,6 +19,7 @@ the ``*_command`` functions build command lines.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ MAX_HEADERS = 256
 ALL_DIGITS = "0123456789*#"
 
 _WORD = re.compile(r'[^\s"]+')
+# One ``agi_name: value`` line of a header block; the name is kept without ``agi_``.
+_HEADER_LINE = re.compile(r"^agi_([^\n]*?): ([^\n]*)$", re.MULTILINE)
+# Reply lines that recur (``200 result=0``, a prompt's ``endpos``) are parsed once.
+_REPLY_CACHE_SIZE = 256
+_REPLY_CACHE: dict[bytes, ReaderItem] = {}
 _RESULT = re.compile(
     r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=(?P<endpos>-?\d+))?\s*$"
 )
@@ -177,26 +183,37 @@ class AgiReader:
         items: list[ReaderItem] = []
         start = self._read_headers(lines, items) if self._state is _State.HEADERS else 0
         for raw in lines[start:]:
-            item = self._line(_decode(raw))
+            item = _REPLY_CACHE.get(raw) if self._state is _State.COMMANDS else None
+            if item is None:
+                item = self._line_once(raw)
             if item is not None:
                 items.append(item)
         return items
 
+    def _line_once(self, raw: bytes) -> ReaderItem | None:
+        """Parse ``raw``, and keep a complete reply line's result for when it recurs."""
+        replying = self._state is _State.COMMANDS
+        item = self._line(_decode(raw))
+        if replying and item is not None and len(_REPLY_CACHE) < _REPLY_CACHE_SIZE:
+            _REPLY_CACHE[raw] = item
+        return item
+
     def _read_headers(self, lines: list[bytes], items: list[ReaderItem]) -> int:
         """Read header lines; return the index of the first line after the header block.
 
-        The lines are decoded as one block, and a well-formed ``agi_name: value`` line is
-        stored directly; any other line goes through ``_header_line``, which rejects it.
+        The lines are decoded and matched as one block. When a line is not
+        ``agi_name: value``, or the block is too long, the lines go one at a time through
+        ``_header_line``, which raises for the first bad one.
         """
         end = _block_end(lines)
-        text = b"\n".join(lines[: len(lines) if end is None else end]).decode("utf-8", "replace")
-        headers = self._headers
-        for line in text.split("\n") if text else ():
-            name, separator, value = line.removesuffix("\r").partition(": ")
-            if separator and name.startswith("agi_") and len(headers) < MAX_HEADERS:
-                headers[name[4:]] = value
-            else:
-                self._header_line(line.removesuffix("\r"))
+        block = lines[: len(lines) if end is None else end]
+        text = b"\n".join(block).decode("utf-8", "replace").replace("\r", "")
+        pairs = _HEADER_LINE.findall(text) if text else []
+        if len(pairs) == len(block) and len(self._headers) + len(pairs) <= MAX_HEADERS:
+            self._headers.update(pairs)
+        else:
+            for line in text.split("\n"):
+                self._header_line(line)
         if end is None:
             return len(lines)
         items.append(self._header_line(""))
@@ -263,10 +280,16 @@ class AgiReader:
 
 def _block_end(lines: list[bytes]) -> int | None:
     """Return the index of the empty line that ends the header block, or None."""
-    for index, raw in enumerate(lines):
-        if not raw or raw == b"\r":
-            return index
-    return None
+    ends = [_index(lines, empty) for empty in (b"", b"\r")]
+    found = [index for index in ends if index is not None]
+    return min(found) if found else None
+
+
+def _index(lines: list[bytes], line: bytes) -> int | None:
+    try:
+        return lines.index(line)
+    except ValueError:
+        return None
 
 
 def _decode(raw: bytes) -> str:
@@ -302,6 +325,7 @@ def build_request(headers: Mapping[str, str]) -> AgiRequest:
         url = urlsplit(headers.get("request", ""))
         script_text = f"{url.path}?{url.query}" if url.query else url.path
     path, _, query_text = script_text.partition("?")
+    query = _parse_query(query_text)
     arguments = []
     for index in range(1, MAX_HEADERS):
         value = headers.get(f"arg_{index}")
@@ -311,9 +335,17 @@ def build_request(headers: Mapping[str, str]) -> AgiRequest:
     return AgiRequest(
         headers=dict(headers),
         script=path.strip("/"),
-        query=dict(parse_qsl(query_text, keep_blank_values=True)),
+        query=query,
         arguments=tuple(arguments),
     )
+
+
+def _parse_query(text: str) -> dict[str, str]:
+    """Parse ``a=1&b`` as ``parse_qsl`` does, splitting by hand when nothing is encoded."""
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    pairs = (part.partition("=") for part in text.split("&") if part)
+    return {name: value for name, _, value in pairs}
 
 
 def format_headers(headers: Mapping[str, str]) -> bytes:
@@ -338,7 +370,8 @@ def format_reply(reply: AgiReply) -> bytes:
     return f"{text}\n".encode()
 
 
-# Commands
+# Commands. The builders for lines that recur in every call (prompts, waits, EXEC) keep
+# their results, so a busy server formats each distinct line once.
 
 
 def quote(argument: str) -> str:
@@ -366,10 +399,12 @@ def hangup_command() -> bytes:
     return b"HANGUP\n"
 
 
+@functools.lru_cache(maxsize=1024)
 def stream_file_command(name: str, escape_digits: str = "") -> bytes:
     return command("STREAM", "FILE", quoted=(name, escape_digits))
 
 
+@functools.lru_cache(maxsize=1024)
 def wait_for_digit_command(timeout_ms: int) -> bytes:
     return command("WAIT", "FOR", "DIGIT", str(int(timeout_ms)))
 
@@ -405,6 +440,7 @@ def get_variable_command(name: str) -> bytes:
     return command("GET", "VARIABLE", name)
 
 
+@functools.lru_cache(maxsize=1024)
 def exec_command(application: str, options: str = "") -> bytes:
     return command("EXEC", application, quoted=(options,))
 

@@ -210,20 +210,23 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self.session: AgiSession | None = None
-        self.peer: Any = None
         self._dropped = False
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's classes: only the methods count.
         self._transport = cast(asyncio.Transport, transport)
-        self.peer = self._transport.get_extra_info("peername")
         if not self._server.admit(self):
             self._dropped = True
             transport.close()
             return
         loop = asyncio.get_running_loop()
         self._header_timer = loop.call_later(self._server.header_timeout, self._header_timed_out)
+
+    @property
+    def peer(self) -> Any:
+        """The remote address, read only when a log line needs it."""
+        return None if self._transport is None else self._transport.get_extra_info("peername")
 
     def data_received(self, data: bytes) -> None:
         try:

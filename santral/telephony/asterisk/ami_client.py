@@ -151,7 +151,7 @@ class AmiClient:
         on_login: LoginHandler | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        """``environ`` holds the secret's variable; None reads the process environment."""
+        """``environ`` contains the secret's variable; None reads the process environment."""
         self._settings = settings
         self._environ = environ
         self._on_event = on_event

@@ -405,7 +405,7 @@ class CallRunner:
         The caller's ``Dial`` (or a later ``Bridge``) returns when the agent's channel leaves
         the bridge: for good when the agent hung up, or while the caller is held (the agent
         waits in the hold context, or consults someone). A held caller hears music on hold
-        and the session polls until the connector asks for ``Bridge`` again.
+        and the session polls until the connector requests ``Bridge`` again.
         """
         call = self.call
         for _ in range(MAX_QUEUE_POLLS):

@@ -365,7 +365,8 @@ class AsteriskConnector:
             call.held = False
             message = result.response.get("Message")
             raise ConnectorError(
-                f"Asterisk refused to hold {call.agent_channel}: {message}", call_id=call.call_id
+                f"Asterisk rejected the hold of {call.agent_channel}: {message}",
+                call_id=call.call_id,
             )
         log.info("asterisk_caller_held", call_id=call.call_id, agent_channel=call.agent_channel)
 
@@ -521,7 +522,7 @@ class AsteriskConnector:
         await self._end_consult(call, consult)
 
     async def _consulted_left(self, call: AsteriskCall) -> None:
-        """The consulted party hung up: bridge the caller with the agent, tell the engine."""
+        """Bridge the caller with the agent again and report the consulted party's hang-up."""
         try:
             await self._bridge_back(call, call.agent_channel)
         except ConnectorError as error:
