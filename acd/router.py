@@ -240,7 +240,15 @@ class Router:
             )
         now = self._clock.now()
         out: list[Decision] = []
-        self._release(agent, interaction, now)
+        # Free the agent's slot for the interaction and count its talk time.
+        channel = interaction.channel
+        items = agent.active.get(channel)
+        if items is not None:
+            items.discard(interaction)
+            if not items:
+                del agent.active[channel]
+        agent.handled += 1
+        agent.talk_time += now - interaction.connected_at
         self._forget(interaction)
         out.append(
             InteractionEnded(
@@ -782,14 +790,15 @@ class Router:
                 continue
             rank = profile.head_rank
             if rank is not None:
-                candidate = profile.head_item
-                assert candidate is not None
-            else:
-                candidate = self._profile_head(profile)
-                if candidate is None:
-                    continue
-                # Set by ``_profile_head`` unless priorities age or the head excludes agents.
-                rank = profile.head_rank
+                # A cached head: read the interaction only if it ranks best so far.
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = profile.head_item, rank
+                continue
+            candidate = self._profile_head(profile)
+            if candidate is None:
+                continue
+            # Set by ``_profile_head`` unless priorities age or the head excludes agents.
+            rank = profile.head_rank
             if rank is None:
                 if candidate.excluded and candidate.is_excluded(agent_id, now):
                     candidate = profile.best_for(agent_id, now)
@@ -1001,15 +1010,6 @@ class Router:
         )
         out.append(Queued(moved.interaction_id, target, moved.channel, moved.priority))
         self._enqueue(moved, out)
-
-    def _release(self, agent: AgentRecord, interaction: InteractionRecord, now: float) -> None:
-        items = agent.active.get(interaction.channel)
-        if items is not None:
-            items.discard(interaction)
-            if not items:
-                del agent.active[interaction.channel]
-        agent.handled += 1
-        agent.talk_time += now - interaction.connected_at
 
     def _start_wrapup(
         self, agent: AgentRecord, interaction: InteractionRecord, now: float, out: list[Decision]

@@ -427,24 +427,23 @@ class Statistics:
             counters.longest_wait = max(counters.longest_wait, now - enqueued)
 
     def _answered(self, decision: Connected, now: float) -> None:
-        within = decision.waited <= self._queue_settings(decision.queue).service_level_threshold
-        enqueued = self._enqueued.pop(decision.interaction_id, now - decision.waited)
-        for counters in self._queue_counters(decision.queue, enqueued):
+        queue = decision.queue
+        waited = decision.waited
+        within = waited <= self._queue_settings(queue).service_level_threshold
+        enqueued = self._enqueued.pop(decision.interaction_id, now - waited)
+        for counters in self._queue_counters(queue, enqueued):
             counters.answered += 1
             counters.answered_within += within
-            counters.wait_answered += decision.waited
-            counters.longest_wait = max(counters.longest_wait, decision.waited)
+            counters.wait_answered += waited
+            if waited > counters.longest_wait:
+                counters.longest_wait = waited
         agent = self._agent(decision.agent_id, now)
         agent.answered += 1
         agent.answered_within += within
-        agent.wait_answered += decision.waited
-        agent.longest_wait = max(agent.longest_wait, decision.waited)
-        self._connected[decision.interaction_id] = (
-            decision.queue,
-            decision.agent_id,
-            now,
-            enqueued,
-        )
+        agent.wait_answered += waited
+        if waited > agent.longest_wait:
+            agent.longest_wait = waited
+        self._connected[decision.interaction_id] = (queue, decision.agent_id, now, enqueued)
 
     def _ended(self, decision: InteractionEnded, now: float) -> None:
         if decision.outcome != "answered":
