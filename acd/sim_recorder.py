@@ -92,7 +92,8 @@ class KpiRecorder:
         counts = record.counts
         counts.answered += 1
         counts.wait_sum += waited
-        counts.max_wait = max(counts.max_wait, waited)
+        if waited > counts.max_wait:
+            counts.max_wait = waited
         if waited > 0:
             counts.delayed += 1
         if waited <= self.thresholds.get(record.queue, 0.0):
@@ -120,8 +121,17 @@ class KpiRecorder:
     def agent_state(self, agent_id: str, state: str, now: float) -> None:
         """Record the state the router set (``idle``, ``reserved``, ``busy``, ``wrap_up``)."""
         # ``_change`` for a state change, inlined: the status and so the logged-in count
-        # stay, and the agent is idle and available only while not busy.
-        if now > self._booked_until:
+        # stay, and the agent is idle and available only while not busy. Most changes
+        # fall in the interval already open, where booking is three additions.
+        start = self._booked_until
+        if start < now <= self._open_end and now <= self.end:
+            seconds = now - start
+            time = self._open_time
+            time.logged_in += seconds * self._logged_in
+            time.busy += seconds * self._busy
+            time.idle += seconds * self._idle
+            self._booked_until = now
+        elif now > start:
             self._book(now)
         agents = self._agents
         status, old_state = agents.get(agent_id, _LOGGED_OUT)
