@@ -818,8 +818,8 @@ class Router:
             item = entry[4]
             if item.version == entry[3] and item.profile is profile and item.status is _WAITING:
                 # A head that excludes agents is never cached, so a cached head needs no
-                # exclusion check: exclusions are only added while an interaction is out
-                # of its heap, and its return resets the cache.
+                # exclusion check. Exclusions are added only while an interaction is out
+                # of its heap, and its return to the heap resets the cache.
                 if profile.priority_aging is None and not item.excluded:
                     profile.head_item = item
                     profile.head_rank = (profile.neg_weight, entry[0], entry[1], entry[2])

@@ -26,8 +26,8 @@ Sampler = Callable[[], float]
 
 STREAMS = ("arrivals", "handle_time", "patience", "router")
 
-# Values drawn per NumPy call. A simulated customer needs one arrival gap and one or two
-# durations, and one NumPy call costs about as much as a few hundred values from a list.
+# Values drawn per NumPy call. Each call has a fixed cost of a few microseconds, so values
+# are drawn in batches and handed out from a list.
 BATCH = 4096
 
 

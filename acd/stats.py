@@ -113,7 +113,7 @@ class AgentCounters:
         self.modes: dict[str, float] = {}
 
 
-# The placeholder row of a track that has none yet; its bucket never matches a real one.
+# The placeholder row of a new track. Its bucket, minus infinity, never matches a real one.
 _NO_ROW = AgentCounters()
 
 

@@ -144,7 +144,7 @@ def test_language_list_restricts_agent() -> None:
     assert offered_agents(router.add_interaction("i2", "q", language="tr")) == ["turkish"]
 
 
-def test_agent_with_languages_serves_interaction_without_language() -> None:
+def test_language_list_allows_no_language() -> None:
     router, _ = make_router(LANGUAGES)
     login(router, "bilingual")
 
