@@ -97,6 +97,10 @@ _IN_QUEUE = (InteractionStatus.WAITING, InteractionStatus.OFFERED, InteractionSt
 
 Timer = tuple[float, int, int, Any, Any]
 
+# The attributes of every interaction that arrives without any, shared: the router never
+# changes an interaction's attributes, and one empty dict each would be garbage to track.
+_NO_ATTRIBUTES: dict[str, Any] = {}
+
 heappop = heapq.heappop
 
 # Unused profiles are kept for the next arrival with the same requirements (saving the
@@ -657,7 +661,7 @@ class Router:
             interaction_id,
             channel,
             priority,
-            dict(attributes or {}),
+            dict(attributes) if attributes else _NO_ATTRIBUTES,
             now,
             rules,
             needs,
@@ -851,8 +855,17 @@ class Router:
         self._offer_counter += 1
         agent.last_offered[interaction.queue] = self._offer_counter
         ring_timeout = interaction.rules.settings.ring_timeout
+        timers = self._timers
+        # Drop the timeouts of offers that were accepted or ended from the top, as
+        # ``next_timer`` would: otherwise they keep ended interactions in memory until a
+        # caller asks for the next timer. Such a timer can never become valid again.
+        while timers:
+            top = timers[0]
+            if top[2] != _OFFER_TIMEOUT or (top[3].open and not top[3].accepted):
+                break
+            heappop(timers)
         heapq.heappush(
-            self._timers, (now + ring_timeout, next(self._sequence), _OFFER_TIMEOUT, offer, None)
+            timers, (now + ring_timeout, next(self._sequence), _OFFER_TIMEOUT, offer, None)
         )
         out.append(
             Offer(
