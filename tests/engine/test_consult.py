@@ -388,3 +388,38 @@ async def test_connector_without_consult_control(engine: Engine) -> None:
     assert raised.value.code == "not_supported"
     assert "plain connector" in str(raised.value)
     await engine.acd.hangup("bob", interaction_id)
+
+
+async def test_consulting_agent_hangs_up(call: BobsCall, event_log: EventLog) -> None:
+    engine = call.engine
+    await consult_alice(call)
+    ended = next_event(engine, "call_ended")
+
+    await engine.acd.hangup("bob", call.interaction_id)
+    await asyncio.wait_for(ended, WAIT)
+
+    states = consult_states(event_log)
+    assert states.count("ended") == 1
+    assert states[-1] == "ended"
+    assert engine.acd.agent_view("alice")["state"] == "wrap_up"
+    assert engine.acd.agent_view("bob")["state"] == "wrap_up"
+    assert [getattr(e, "score", None) for e in event_log.of("survey_answered")] == [5]
+
+
+async def test_queue_consult_ahead_of_waiting_call(call: BobsCall) -> None:
+    engine = call.engine
+    waiting = EnqueueRequest(channel="voice", queue="billing", caller="+905550003344")
+    leg = VoiceLeg("plain-2", PlainControl(), lambda result: None)
+    ordinary = engine.acd.enqueue(waiting, leg)
+    assert isinstance(ordinary, str)
+    await engine.acd.consult("bob", call.interaction_id, "queue", "billing")
+    offered = next_event(engine, "offer_created", agent_id="alice")
+
+    await engine.acd.set_status("alice", "available")
+    offer = await asyncio.wait_for(offered, WAIT)
+
+    assert isinstance(offer, OfferCreated)
+    assert offer.interaction_id != ordinary
+    assert offer.pop["consult"]["from_agent_id"] == "bob"
+    await engine.acd.cancel_consult("bob", call.interaction_id)
+    engine.acd.abandon(ordinary)
