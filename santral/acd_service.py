@@ -773,12 +773,9 @@ class AcdService:
             self._ring_number(consult, live.queue)
         elif target_kind in ("agent", "queue"):
             queue, sticky_agent = self._consult_destination(agent_id, live, target_kind, target)
+            decisions = self._queue_consultation(live, consult, queue, sticky_agent)
             self._start_consultation(live, consult)
-            try:
-                self._queue_consultation(live, consult, queue, sticky_agent)
-            except DeskError:
-                live.consult = None
-                raise
+            self._apply(decisions)
         else:
             raise DeskError(
                 f"unknown consult target kind {target_kind!r}; use queue, agent or number",
@@ -879,8 +876,12 @@ class AcdService:
         consult: Consultation,
         queue: str,
         sticky_agent: str | None,
-    ) -> None:
-        """Queue the consultation as the target agent's interaction; raise if it cannot be."""
+    ) -> list[d.Decision]:
+        """Queue the consultation as the target agent's interaction; raise if it cannot be.
+
+        Returns the router's decisions for the caller to apply once the consultation is
+        announced, so its first event comes before the offer it leads to.
+        """
         target = LiveInteraction(
             interaction_id=self._new_id(),
             channel="voice",
@@ -916,7 +917,7 @@ class AcdService:
                 attributes=dict(target.attributes),
             )
         )
-        self._apply(decisions)
+        return decisions
 
     def _check_consultation_queued(
         self,

@@ -254,7 +254,7 @@ async def test_consulted_leg_not_answered(call: BobsCall, event_log: EventLog) -
     assert engine.acd.agent_view("bob")["state"] == "busy"
 
 
-async def test_consult_unavailable_agent_rejected(call: BobsCall) -> None:
+async def test_consult_unavailable_agent_rejected(call: BobsCall, event_log: EventLog) -> None:
     with pytest.raises(DeskError) as raised:
         await call.engine.acd.consult("bob", call.interaction_id, "agent", "alice")
 
@@ -262,6 +262,7 @@ async def test_consult_unavailable_agent_rejected(call: BobsCall) -> None:
     assert "alice" in str(raised.value)
     assert "logged_out" in str(raised.value)
     assert call.engine.acd.agent_view("bob")["interactions"][0]["consult"] is None
+    assert consult_states(event_log) == []
 
 
 async def test_consult_unknown_targets(call: BobsCall) -> None:
