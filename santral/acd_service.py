@@ -523,7 +523,7 @@ class AcdService:
             )
         )
         if live is not None:
-            self._end_consultations_of(live)
+            self._end_consultations_of(live, decision.outcome)
         if live is None or live.voice is None:
             return
         result = _queue_result(decision)
@@ -1070,8 +1070,8 @@ class AcdService:
             await self._connector_call(agent_id, control.cancel_consult(consult.voice.call_id))
         self._consult_to(consult, ConsultState.TARGET_LEFT, "target_hangup")
 
-    def _end_consultations_of(self, live: LiveInteraction) -> None:
-        """End the consultations an interaction that just ended took part in."""
+    def _end_consultations_of(self, live: LiveInteraction, outcome: str) -> None:
+        """End the consultations an interaction that just ended (with ``outcome``) took part in."""
         if live.consult is not None:
             self._consult_to(live.consult, ConsultState.ENDED, "call_ended")
         consult = live.consulted_by
@@ -1084,9 +1084,9 @@ class AcdService:
                 control.cancel_consult(consult.voice.call_id),
                 name=f"consult-drop-{consult.consult_id}",
             )
-            self._consult_to(consult, ConsultState.TARGET_LEFT, "target_ended")
+            self._consult_to(consult, ConsultState.TARGET_LEFT, outcome)
         else:
-            self._consult_to(consult, ConsultState.FAILED, "target_ended")
+            self._consult_to(consult, ConsultState.FAILED, outcome)
 
     def _consult_to(self, consult: Consultation, state: ConsultState, reason: str = "") -> None:
         """Move ``consult`` to ``state``: the one place its state changes.

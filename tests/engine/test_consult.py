@@ -424,3 +424,21 @@ async def test_queue_consult_ahead_of_waiting_call(call: BobsCall) -> None:
     assert offer.pop["consult"]["from_agent_id"] == "bob"
     await engine.acd.cancel_consult("bob", call.interaction_id)
     engine.acd.abandon(ordinary)
+
+
+async def test_queue_consult_waits_after_miss(call: BobsCall, event_log: EventLog) -> None:
+    engine = call.engine
+    call.virtual.consult_leg_results["alice"] = [AgentLegResult.NO_ANSWER]
+    offer = await request_alice(call, "queue", "billing")
+    requeued = next_event(engine, "consult_changed", state="requested", reason="no_answer")
+
+    await engine.acd.accept("alice", offer.offer_id)
+    await asyncio.wait_for(requeued, WAIT)
+
+    assert consult_states(event_log) == ["requested", "ringing", "requested"]
+    view = engine.acd.agent_view("bob")["interactions"][0]
+    assert view["consult"]["state"] == "requested"
+    assert view["on_hold"] is False
+    await engine.acd.cancel_consult("bob", call.interaction_id)
+    assert consult_states(event_log)[-1] == "cancelled"
+    assert engine.acd.agent_view("alice")["offer"] is None
