@@ -113,7 +113,7 @@ class _VirtualCall:
 
 
 class VirtualConnector:
-    """Places scripted calls into the engine; implements ``CallControl`` for them."""
+    """Places scripted calls into the engine; implements ``CallControl`` and ``ConsultControl``."""
 
     name = "virtual"
 
