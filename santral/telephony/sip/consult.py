@@ -14,7 +14,7 @@ import structlog
 
 from santral.errors import ConnectorError
 from santral.telephony.base import AgentEndpoint, AgentLegResult
-from santral.telephony.sip.legs import AgentLeg, CallerLeg, Consultation, LegState
+from santral.telephony.sip.legs import AgentLeg, CallerGone, CallerLeg, Consultation, LegState
 from santral.telephony.sip.media import bridge, unbridge
 
 if TYPE_CHECKING:
@@ -41,7 +41,10 @@ class ConsultTransfers:
         """
         call, agent = self._agent_call(call_id)
         if call.consultation is not None:
-            raise ConnectorError("a consultation is already in progress", call_id=call_id)
+            raise ConnectorError(
+                "a consultation is already in progress; complete or cancel it first",
+                call_id=call_id,
+            )
         consultation = Consultation(agent=agent)
         call.consultation = consultation
         log.info("consult_dialing", call_id=call_id, target_agent_id=target.agent_id)
@@ -50,6 +53,8 @@ class ConsultTransfers:
             result, leg = await self.connector.dial(
                 call, target.address, ring_timeout, abort=consultation.abort
             )
+        except CallerGone:
+            return AgentLegResult.CALLER_GONE  # while the music on hold was being read
         except asyncio.CancelledError:
             self._resume(call, consultation)
             raise
@@ -61,7 +66,9 @@ class ConsultTransfers:
         call = self._call(call_id)
         agent = call.agent
         if agent is None or agent.rtp is None or agent.state is not LegState.ANSWERED:
-            raise ConnectorError("no agent is connected to consult from", call_id=call_id)
+            raise ConnectorError(
+                "no agent is connected to consult from; connect an agent first", call_id=call_id
+            )
         return call, agent
 
     def _call(self, call_id: str) -> CallerLeg:
@@ -129,7 +136,11 @@ class ConsultTransfers:
         consultation = call.consultation
         leg = consultation.leg if consultation is not None else None
         if consultation is None or leg is None:
-            raise ConnectorError("no answered consultation to complete", call_id=call_id)
+            raise ConnectorError(
+                "no consulted party has answered, so there is nothing to complete; "
+                "wait for consult to return ANSWERED",
+                call_id=call_id,
+            )
         call.consultation = None
         agent = consultation.agent
         if agent.rtp is not None and leg.rtp is not None:
@@ -139,7 +150,7 @@ class ConsultTransfers:
         log.info("consult_completed", call_id=call_id, sip_call_id=leg.sip_call_id)
 
     async def cancel(self, call_id: str) -> None:
-        """End the consulted party's leg (BYE, or CANCEL while it rings) and bridge the agent.
+        """End the consulted party's leg (BYE, or CANCEL while it rings), rejoin the agent.
 
         Does nothing when no consultation is in progress, for example when the consulted
         party has just hung up.
