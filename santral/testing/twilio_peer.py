@@ -6,7 +6,15 @@ public URL) and fetches the Voice URL. It plays the prompts the TwiML names (fet
 ``<Play>`` URL), fills each ``<Gather>`` from the caller's script, follows ``<Redirect>``
 and ``<Enqueue waitUrl>``, rings the agents a ``<Dial>`` names, and sends status
 callbacks. REST calls made through ``rest_client()`` never reach the network, because the
-capturing HTTP client records them and applies call updates to the peer's calls.
+capturing HTTP client records them and applies them to the peer's calls: call updates,
+outbound calls (``Calls.json``), and the Conferences and Participants resources.
+
+Conferences behave as Twilio's ``<Dial><Conference>`` does: a participant that leaves
+with ``endConferenceOnExit`` ends the conference for everyone, and each participant's
+``<Dial>`` then ends (the caller's action URL is requested). A participant on hold gets
+its ``holdUrl`` requested once. The peer links an outbound call to the inbound call
+whose CallSid its ``Url`` carries as the ``call`` query parameter (santral's URLs do), so
+that the inbound call's transcript shows the ring (``dial``) and the whisper.
 
 Durations in TwiML (pauses, audio, ring and talk time) are multiplied by ``time_scale``,
 so 0.01 runs a call 100 times faster. Only URLs under ``public_url`` are requested, always
@@ -23,7 +31,7 @@ import re
 import secrets
 import wave
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +44,15 @@ from yarl import URL
 
 log = logging.getLogger(__name__)
 
-UPDATE_CALL = re.compile(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})\.json$")
+ACCOUNT = r"/2010-04-01/Accounts/AC[0-9a-f]{32}"
+UPDATE_CALL = re.compile(ACCOUNT + r"/Calls/(CA[0-9a-f]{32})\.json$")
+CREATE_CALL = re.compile(ACCOUNT + r"/Calls\.json$")
+CONFERENCES = re.compile(ACCOUNT + r"/Conferences\.json$")
+PARTICIPANT = re.compile(
+    ACCOUNT + r"/Conferences/(CF[0-9a-f]{32})/Participants/(CA[0-9a-f]{32})\.json$"
+)
+# How long a caller may stay in a conference, in call seconds, before the peer ends it.
+MAX_CONFERENCE_SECONDS = 3600.0
 TERMINAL = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
@@ -117,14 +133,53 @@ class CapturingHttpClient(HttpClient):  # type: ignore[misc]
         timeout: float | None = None,  # noqa: ASYNC109 - the signature twilio's client calls
         allow_redirects: bool = False,
     ) -> Response:
-        fields = dict(data or {})
-        self.requests.append(RestRequest(method.upper(), uri, fields))
-        match = UPDATE_CALL.search(uri)
-        if method.upper() != "POST" or match is None:
-            return _rest_error(404, 20404, f"the peer serves no {method} {uri}")
+        method = method.upper()
+        fields = dict(data or {}) if method == "POST" else dict(params or {})
+        self.requests.append(RestRequest(method, uri, fields))
         if auth is None or auth[1] != self._peer.auth_token:
             return _rest_error(401, 20003, "authentication failed")
-        return self._peer.update_call(match.group(2), fields)
+        return self._route(method, uri, fields)
+
+    def _route(self, method: str, uri: str, fields: dict[str, object]) -> Response:
+        peer = self._peer
+        if method == "POST" and (match := UPDATE_CALL.search(uri)):
+            return peer.update_call(match.group(1), fields)
+        if method == "POST" and CREATE_CALL.search(uri):
+            return peer.create_call(fields)
+        if method == "GET" and CONFERENCES.search(uri):
+            return peer.list_conferences(fields)
+        if method in ("POST", "DELETE") and (match := PARTICIPANT.search(uri)):
+            conference_sid, call_sid = match.groups()
+            if method == "DELETE":
+                return peer.remove_participant(conference_sid, call_sid)
+            return peer.update_participant(conference_sid, call_sid, fields)
+        return _rest_error(404, 20404, f"the peer serves no {method} {uri}")
+
+
+@dataclass
+class PeerParticipant:
+    """A call in a conference, as the Participants resource shows it."""
+
+    call: PeerCall
+    ends_conference: bool
+    hold: bool = False
+
+
+@dataclass
+class PeerConference:
+    """A conference in progress: its SID, friendly name and participants by CallSid."""
+
+    sid: str
+    name: str
+    participants: dict[str, PeerParticipant] = field(default_factory=dict)
+
+    def resource(self, account_sid: str) -> dict[str, object]:
+        return {
+            "sid": self.sid,
+            "account_sid": account_sid,
+            "friendly_name": self.name,
+            "status": "in-progress",
+        }
 
 
 def _rest_error(status: int, code: int, message: str) -> Response:
@@ -163,6 +218,9 @@ class TwilioPeer:
         self.max_requests_per_call = max_requests_per_call
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, PeerCall] = {}
+        self.legs: dict[str, PeerLeg] = {}
+        self.conferences: dict[str, PeerConference] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.http_client = CapturingHttpClient(self)
         self._validator = RequestValidator(auth_token)
         self._session: aiohttp.ClientSession | None = None
@@ -173,8 +231,11 @@ class TwilioPeer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for call in self.calls.values():
+        for call in [*self.calls.values(), *self.legs.values()]:
             await call.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
@@ -256,7 +317,7 @@ class TwilioPeer:
 
     def update_call(self, call_sid: str, fields: Mapping[str, object]) -> Response:
         """Apply a REST call update (TwiML, URL or status) as Twilio does."""
-        call = self.calls.get(call_sid)
+        call = self.calls.get(call_sid) or self.legs.get(call_sid)
         if call is None or call.ended.is_set():
             return _rest_error(404, 20404, f"call {call_sid} not found")
         call.redirect(fields)
@@ -268,6 +329,109 @@ class TwilioPeer:
             "to": call.called,
         }
         return Response(200, json.dumps(body))
+
+    def create_call(self, fields: Mapping[str, object]) -> Response:
+        """Place an outbound call (an agent or consult leg) as the Calls API does."""
+        to, url = str(fields.get("To", "")), str(fields.get("Url", ""))
+        if not to or not url:
+            return _rest_error(400, 21201, "To and Url are required")
+        parent = self.calls.get(URL(url).query.get("call", ""))
+        leg = PeerLeg(self, new_sid("CA"), dict(fields), parent)
+        self.legs[leg.sid] = leg
+        if parent is not None:
+            parent.legs.append(leg)
+        leg.start()
+        body = {"sid": leg.sid, "account_sid": self.account_sid, "status": "queued", "to": to}
+        return Response(201, json.dumps(body))
+
+    def list_conferences(self, query: Mapping[str, object]) -> Response:
+        """List conferences in progress, filtered by ``FriendlyName`` as Twilio does."""
+        name = query.get("FriendlyName")
+        found = [
+            conference.resource(self.account_sid)
+            for conference in self.conferences.values()
+            if name in (None, conference.name)
+        ]
+        meta = {"key": "conferences", "next_page_url": None, "page": 0, "page_size": 50}
+        return Response(200, json.dumps({"conferences": found, "meta": meta}))
+
+    def update_participant(
+        self, conference_sid: str, call_sid: str, fields: Mapping[str, object]
+    ) -> Response:
+        """Apply ``Hold``, ``HoldUrl`` and ``EndConferenceOnExit`` to a participant."""
+        conference, participant = self._participant(conference_sid, call_sid)
+        if conference is None or participant is None:
+            return _rest_error(404, 20404, f"participant {call_sid} not found")
+        if "EndConferenceOnExit" in fields:
+            participant.ends_conference = fields["EndConferenceOnExit"] == "true"
+        if "Hold" in fields:
+            self._hold(participant, fields["Hold"] == "true", fields)
+        body = {
+            "call_sid": call_sid,
+            "conference_sid": conference_sid,
+            "account_sid": self.account_sid,
+            "hold": participant.hold,
+            "end_conference_on_exit": participant.ends_conference,
+        }
+        return Response(200, json.dumps(body))
+
+    def remove_participant(self, conference_sid: str, call_sid: str) -> Response:
+        """Remove a participant: its ``<Dial>`` ends, and the conference too if it ends it."""
+        conference, participant = self._participant(conference_sid, call_sid)
+        if conference is None or participant is None:
+            return _rest_error(404, 20404, f"participant {call_sid} not found")
+        participant.call.transcript.append(TranscriptLine("conference", "removed"))
+        self.leave_conference(conference, call_sid)
+        return Response(204, "")
+
+    def _participant(
+        self, conference_sid: str, call_sid: str
+    ) -> tuple[PeerConference | None, PeerParticipant | None]:
+        for conference in self.conferences.values():
+            if conference.sid == conference_sid:
+                return conference, conference.participants.get(call_sid)
+        return None, None
+
+    def _hold(self, participant: PeerParticipant, hold: bool, fields: Mapping[str, object]) -> None:
+        participant.hold = hold
+        call = participant.call
+        call.transcript.append(TranscriptLine("hold", "on" if hold else "off"))
+        url = str(fields.get("HoldUrl", ""))
+        if hold and url:
+            method = str(fields.get("HoldMethod", "GET"))
+            self.spawn(call.fetch_hold(url, method))
+
+    def spawn(self, work: Any) -> None:
+        """Run ``work`` in the background until it ends or the peer closes."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Conferences
+
+    def join_conference(self, name: str, call: PeerCall, *, ends: bool) -> PeerConference:
+        """Add ``call`` to the conference ``name``, starting one if none is in progress."""
+        conference = self.conferences.get(name)
+        if conference is None:
+            conference = PeerConference(new_sid("CF"), name)
+            self.conferences[name] = conference
+        conference.participants[call.sid] = PeerParticipant(call, ends)
+        return conference
+
+    def leave_conference(self, conference: PeerConference, call_sid: str) -> None:
+        """Take ``call_sid`` out of ``conference``; end it if that participant ends it."""
+        participant = conference.participants.pop(call_sid, None)
+        if participant is None:
+            return
+        participant.call.wake()
+        if participant.ends_conference:
+            self.end_conference(conference)
+
+    def end_conference(self, conference: PeerConference) -> None:
+        """End ``conference``: every participant's ``<Dial>`` ends."""
+        self.conferences.pop(conference.name, None)
+        for call_sid in list(conference.participants):
+            conference.participants.pop(call_sid).call.wake()
 
 
 class PeerCall:
@@ -291,6 +455,7 @@ class PeerCall:
         self.ended = asyncio.Event()
         self.status = "ringing"
         self.agent_sid = ""
+        self.legs: list[PeerLeg] = []
         self._wakeup = asyncio.Event()
         self._pending: _Next = None
         self._caller_hung_up = False
@@ -318,9 +483,24 @@ class PeerCall:
         self._wakeup.set()
 
     def agent_hangs_up(self) -> None:
-        """End the agent leg of a connected call; the caller stays on the line."""
+        """End the agent leg of a connected call; the caller stays on the line.
+
+        In a conference, the first leg of this call that is still in it hangs up.
+        """
         self._agent_hung_up = True
         self._wakeup.set()
+        for leg in self.legs:
+            if leg.in_conference:
+                leg.hang_up()
+                return
+
+    def wake(self) -> None:
+        """Wake the call from a wait so it looks at its conference again."""
+        self._wakeup.set()
+
+    async def fetch_hold(self, url: str, method: str) -> None:
+        """Request a participant's ``holdUrl`` once, as Twilio does when hold starts."""
+        await self._request(url, self._params(), method)
 
     def redirect(self, fields: Mapping[str, object]) -> None:
         self.transcript.append(TranscriptLine("rest", ",".join(sorted(fields))))
@@ -443,10 +623,11 @@ class PeerCall:
         return self._pending is not None or self._caller_hung_up
 
     async def _verb(self, verb: ET.Element) -> object:
-        handler = _VERBS.get(verb.tag)
-        if handler is None:
+        name = _VERBS.get(verb.tag)
+        if name is None:
             raise PeerError(f"unknown TwiML verb <{verb.tag}>")
-        return await handler(self, verb)
+        handler: Callable[[ET.Element], Awaitable[object]] = getattr(self, name)
+        return await handler(verb)
 
     async def _say(self, verb: ET.Element) -> object:
         self.transcript.append(TranscriptLine("say", verb.text or "", dict(verb.attrib)))
@@ -534,6 +715,8 @@ class PeerCall:
 
     async def _dial(self, verb: ET.Element) -> object:
         noun = next(iter(verb), None)
+        if noun is not None and noun.tag == "Conference":
+            return await self._conference(verb, noun)
         address = _address(noun) if noun is not None else (verb.text or "").strip()
         agent = self.peer.agents.get(address, Agent())
         self.transcript.append(TranscriptLine("dial", address, {"answer": agent.answer}))
@@ -582,6 +765,42 @@ class PeerCall:
             return
         await self._request(noun.get("statusCallback", ""), self._agent_params(status), "POST")
 
+    async def _conference(self, verb: ET.Element, noun: ET.Element) -> object:
+        name = (noun.text or "").strip()
+        ends = noun.get("endConferenceOnExit") == "true"
+        conference = self.peer.join_conference(name, self, ends=ends)
+        self.transcript.append(TranscriptLine("conference", name, dict(noun.attrib)))
+        if not await self._stay_in(conference):
+            self.peer.leave_conference(conference, self.sid)
+        if self._interrupted():
+            return None
+        action = verb.get("action")
+        if not action:
+            return _CONTINUE
+        return _Fetch(action, self._params(DialCallStatus="completed"), verb.get("method", "POST"))
+
+    async def _stay_in(self, conference: PeerConference) -> bool:
+        """Wait in ``conference``; True if it removed this call, False if the call left."""
+        loop = asyncio.get_running_loop()
+        limit = self._talk_seconds()
+        began = loop.time()
+        for _ in range(self.peer.max_requests_per_call):
+            if self.sid not in conference.participants:
+                return True
+            if self._interrupted():
+                return False
+            remaining = limit - (loop.time() - began) / self.peer.time_scale
+            if remaining <= 0 or not await self._wait(remaining):
+                self._talk_ended()
+                return False
+        return False
+
+    def _talk_seconds(self) -> float:
+        return MAX_CONFERENCE_SECONDS
+
+    def _talk_ended(self) -> None:
+        """The call's time in a conference ran out: a caller just leaves it."""
+
     def _agent_params(self, status: str) -> dict[str, str]:
         return {
             **self._params(),
@@ -592,17 +811,105 @@ class PeerCall:
         }
 
 
+class PeerLeg(PeerCall):
+    """An outbound call placed through the Calls API: it rings, answers, joins, hangs up.
+
+    How it answers comes from ``peer.agents`` keyed by its ``To``. Status callbacks go to
+    its ``StatusCallback`` for the events in ``StatusCallbackEvent``.
+    """
+
+    def __init__(
+        self, peer: TwilioPeer, sid: str, fields: dict[str, object], parent: PeerCall | None
+    ) -> None:
+        to, caller = str(fields["To"]), str(fields.get("From", ""))
+        super().__init__(peer, sid, caller, to, [])
+        self.parent = parent
+        self.status = "queued"
+        self.answered = False
+        self._fields = fields
+        self._agent = peer.agents.get(to, Agent())
+
+    @property
+    def in_conference(self) -> bool:
+        return any(self.sid in c.participants for c in self.peer.conferences.values())
+
+    async def _run(self) -> None:
+        agent = self._agent
+        if self.parent is not None:
+            self.parent.transcript.append(
+                TranscriptLine("dial", self.called, {"answer": agent.answer})
+            )
+        self.status = "ringing"
+        try:
+            if agent.answer != "answer":
+                await self._miss(agent.answer)
+                return
+            await self._answer()
+        except PeerError as error:
+            self.transcript.append(TranscriptLine("error", str(error)))
+        finally:
+            await self._end()
+
+    async def _miss(self, outcome: str) -> None:
+        if outcome == "no-answer":
+            await self._wait(float(str(self._fields.get("Timeout", "60"))))
+        self.status = "canceled" if self._caller_hung_up else outcome
+
+    async def _answer(self) -> None:
+        self.status = "in-progress"
+        self.answered = True
+        await self._callback("answered")
+        method = str(self._fields.get("Method", "POST"))
+        step: _Next = _Fetch(str(self._fields["Url"]), self._params(), method)
+        while step is not None and not self._caller_hung_up:
+            step = await self._take(step)
+        self.status = "completed"
+
+    async def _end(self) -> None:
+        if self._caller_hung_up and not self.answered:
+            self.status = "canceled"
+        elif self.answered:
+            self.status = "completed"
+        self.ended.set()
+        await self._callback("completed", CallDuration=str(int(self._elapsed())))
+
+    async def _callback(self, event: str, **extra: str) -> None:
+        url = str(self._fields.get("StatusCallback", ""))
+        events = self._fields.get("StatusCallbackEvent", "completed")
+        names = events if isinstance(events, list) else str(events).split()
+        if not url or event not in names:
+            return
+        status, _ = await self.peer.post(url, self._params(**extra))
+        self.transcript.append(TranscriptLine("status", self.status, {"http": str(status)}))
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        params = super()._params(Direction="outbound-api")
+        params.update(extra)
+        return params
+
+    async def _say(self, verb: ET.Element) -> object:
+        if self.parent is not None:
+            self.parent.transcript.append(TranscriptLine("whisper", verb.text or ""))
+        return await super()._say(verb)
+
+    def _talk_seconds(self) -> float:
+        return self._agent.talk_seconds
+
+    def _talk_ended(self) -> None:
+        self.hang_up()
+
+
 _CONTINUE = object()
 _VERBS = {
-    "Say": PeerCall._say,
-    "Play": PeerCall._play,
-    "Pause": PeerCall._pause,
-    "Hangup": PeerCall._hangup,
-    "Redirect": PeerCall._redirect,
-    "Gather": PeerCall._gather,
-    "Record": PeerCall._record,
-    "Enqueue": PeerCall._enqueue,
-    "Dial": PeerCall._dial,
+    "Say": "_say",
+    "Play": "_play",
+    "Pause": "_pause",
+    "Hangup": "_hangup",
+    "Redirect": "_redirect",
+    "Gather": "_gather",
+    "Record": "_record",
+    "Enqueue": "_enqueue",
+    "Dial": "_dial",
 }
 
 

@@ -40,6 +40,7 @@ class MenuFlow:
         self.events: list[tuple[str, Event]] = []
         self.hung_up: list[tuple[str, str]] = []
         self.agent_legs_ended: list[str] = []
+        self.consult_legs_ended: list[str] = []
         self.controls: dict[str, CallControl] = {}
         self.statuses: dict[str, QueueStatus] = {}
         self.results: dict[str, asyncio.Future[QueueResult]] = {}
@@ -78,6 +79,9 @@ class MenuFlow:
         self.agent_legs_ended.append(call_id)
         if call_id in self.statuses:
             self.set_outcome(call_id, QueueResult(outcome="answered"))
+
+    async def consult_leg_ended(self, call_id: str) -> None:
+        self.consult_legs_ended.append(call_id)
 
     async def wait_queue_result(self, call_id: str) -> QueueResult:
         if call_id not in self.results:

@@ -58,16 +58,26 @@ async def test_caller_hears_prompts_and_queue(rig: Rig) -> None:
     assert all(status == 200 for _, status, _ in call.replies)
 
 
-async def test_agent_leg_dials_client_with_whisper(rig: Rig) -> None:
+async def test_agent_leg_placed_with_calls_api(rig: Rig) -> None:
     call = await queued_call(rig)
     await rig.connector.connect_agent(call.sid, ALICE, 15.0, "Support call from Ann")
+
+    create = next(r for r in rig.peer.http_client.requests if r.url.endswith("/Calls.json"))
+    assert create.data["To"] == "client:alice"
+    assert create.data["From"] == NUMBER
+    assert create.data["Timeout"] == 15
+    assert str(create.data["Url"]).startswith("https://voice.example.test/twilio/agent-join?")
+    assert str(create.data["StatusCallback"]).startswith(
+        "https://voice.example.test/twilio/agent-status?"
+    )
     update = rig.peer.http_client.requests[-1]
     twiml = str(update.data["Twiml"])
     assert update.url.endswith(f"/Calls/{call.sid}.json")
     assert '<Dial action="https://voice.example.test/twilio/agent-ended' in twiml
-    assert 'timeout="15"' in twiml
-    assert ">alice</Client>" in twiml
-    assert ("whisper", "Support call from Ann") in [(e.kind, e.value) for e in call.transcript]
+    assert f">santral-{call.sid}</Conference>" in twiml
+    assert 'endConferenceOnExit="true"' in twiml
+    whisper = ("whisper", "Support call from Ann")
+    await until(lambda: whisper in [(e.kind, e.value) for e in call.transcript])
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
 
@@ -134,7 +144,7 @@ async def test_gather_timeout_runs_next_verb(rig: Rig) -> None:
     assert rig.flow.events[1] == (call.sid, DigitsCollected(digits="1", reason="max_digits"))
 
 
-async def test_cancelled_ring_returns_caller_to_queue(rig: Rig) -> None:
+async def test_cancelled_ring_ends_agent_leg(rig: Rig) -> None:
     rig.peer.agents["+15005550006"] = Agent(answer="no-answer")
     call = await queued_call(rig)
     ringing = asyncio.ensure_future(rig.connector.connect_agent(call.sid, BOB, 60.0))
@@ -144,10 +154,14 @@ async def test_cancelled_ring_returns_caller_to_queue(rig: Rig) -> None:
     ringing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await ringing
+    leg = call.legs[0]
+    await asyncio.wait_for(leg.ended.wait(), 5)
+    assert leg.status == "canceled"
+    assert rig.peer.http_client.requests[-1].data == {"Status": "completed"}
     await until(lambda: len(call.requested("/twilio/queue")) > before)
-
-    update = rig.peer.http_client.requests[-1]
-    assert str(update.data["Url"]).startswith("https://voice.example.test/twilio/queue?step=")
+    session = await rig.store.load_call_session(call.sid)
+    assert session is not None
+    assert session["state"] == "queued"
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)
 
@@ -165,9 +179,9 @@ async def test_hangup_and_transfer_use_rest(rig: Rig) -> None:
     assert rig.flow.hung_up == [(call.sid, "completed")]
 
 
-async def test_hold_is_rejected(rig: Rig) -> None:
+async def test_hold_needs_bridged_agent(rig: Rig) -> None:
     call = await queued_call(rig)
-    with pytest.raises(ConnectorError, match="hold is not supported"):
+    with pytest.raises(ConnectorError, match="not bridged with an agent"):
         await rig.connector.hold(call.sid, True)
     call.hang_up()
     await asyncio.wait_for(call.finished(), 5)

@@ -1,5 +1,7 @@
 """The Twilio voice connector: webhooks in, TwiML out, agent legs over the REST API.
 
+Agent legs, hold and consultation live in ``bridge.py``, which this class inherits.
+
 Every webhook is validated, parsed, and handled under a per-call lock, and the reply is
 saved with the call's session so a retried webhook gets the same reply without repeating
 its effect. The IVR step behind a webhook gets ``reply_budget`` seconds. A slower step (a
@@ -10,7 +12,6 @@ data dip) keeps running while the caller hears a short pause, and then Twilio re
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
@@ -33,8 +34,9 @@ from ivr.actions import (
 from santral.clock import Clock
 from santral.errors import ConnectorError
 from santral.events import EventBus
-from santral.telephony.base import AgentEndpoint, AgentLegResult, CallFlow
+from santral.telephony.base import AgentLegResult, CallFlow
 from santral.telephony.twilio import form as params
+from santral.telephony.twilio.bridge import AgentBridge, LegFuture
 from santral.telephony.twilio.hold import HoldMusic, announcement
 from santral.telephony.twilio.ivr_events import (
     gather_event,
@@ -58,25 +60,15 @@ from santral.telephony.twilio.webhook import Reply, Webhook, hangup_xml, request
 
 log = structlog.get_logger(__name__)
 
-LEG_GRACE_SECONDS = 10.0
-# How often a ringing agent leg also checks the store, where another engine process that
-# received the leg's callbacks records the result.
-LEG_POLL_SECONDS = 0.5
 # A slow IVR step gets this many pause-and-continue rounds (each about slow_step_pause plus
 # reply_budget seconds) before the call is given up.
 MAX_CONTINUE_ATTEMPTS = 60
-DIAL_MISSES = {
-    "busy": AgentLegResult.BUSY,
-    "no-answer": AgentLegResult.NO_ANSWER,
-    "failed": AgentLegResult.FAILED,
-    "canceled": AgentLegResult.NO_ANSWER,
-}
 
 
 Handler = Callable[[Webhook, params.Form, params.CallParams], Awaitable[Reply]]
 
 
-class TwilioConnector:
+class TwilioConnector(AgentBridge):
     """Serves Twilio calls: implements ``CallControl`` and ``Connector`` for the engine.
 
     ``store`` keeps the call sessions: a ``SessionStore``, or the engine's store (anything
@@ -116,7 +108,7 @@ class TwilioConnector:
         self.renderer: Renderer | None = None
         self._music: HoldMusic | None = None
         self._locks: dict[str, asyncio.Lock] = {}
-        self._legs: dict[str, asyncio.Future[AgentLegResult]] = {}
+        self._legs: dict[str, LegFuture] = {}
         self._pending: dict[str, asyncio.Task[list[Action]]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -185,6 +177,9 @@ class TwilioConnector:
             return Reply(403, "invalid Twilio signature", "text/plain")
         if hook.kind in ("prompt", "music"):
             return Reply(404, "not a webhook", "text/plain")
+        if hook.kind == "hold-music":
+            # Requested for a conference participant on hold, without the call's parameters.
+            return await self._on_hold_music()
         try:
             call = params.parse_call(form)
             if call.account_sid != self._credentials.account_sid:
@@ -216,9 +211,11 @@ class TwilioConnector:
             "queue": self._on_queue,
             "queue-key": self._on_queue_key,
             "transfer": self._on_transfer_ended,
+            "agent-join": self._on_agent_join,
             "agent-status": self._on_agent_status,
             "agent-ended": self._on_agent_ended,
-            "whisper": self._on_whisper,
+            "consult-join": self._on_consult_join,
+            "consult-status": self._on_consult_status,
         }
 
     def _signature_ok(self, hook: Webhook, form: params.Form) -> bool:
@@ -391,7 +388,9 @@ class TwilioConnector:
             if session is not None:
                 return early or Reply(200, session.last_reply or hangup_xml())
             # No save here: _step saves the session with its reply before the lock is released.
-            session = CallSession(call_sid=call.call_sid, status=call.call_status)
+            session = CallSession(
+                call_sid=call.call_sid, status=call.call_status, called=call.called
+            )
             log.info(
                 "twilio_call_started",
                 call_sid=call.call_sid,
@@ -505,6 +504,9 @@ class TwilioConnector:
                 await self._save(session.replace(status=status.call_status))
                 return Reply(204, "")
             await self._save(session.moved_to(CallState.ENDED, status=status.call_status))
+        if session.consult_attempt:
+            # A consulted leg that still rings is in no conference yet, so nothing ends it.
+            await self._end_leg(call.call_sid, session.consult_sid)
         await self._end_call(call.call_sid, status.call_status)
         return Reply(204, "")
 
@@ -619,196 +621,7 @@ class TwilioConnector:
                 return await self._step(session, key, self._calls.handle(call.call_sid, left))
             return await self._reply(session, key, self._wait_xml(session, []))
 
-    # Agent legs (CallControl)
-
-    async def connect_agent(
-        self, call_id: str, agent: AgentEndpoint, ring_timeout: float, whisper: str = ""
-    ) -> AgentLegResult:
-        """Dial ``agent`` from the caller's call and wait until it answers or misses.
-
-        The caller's call is updated through the REST API to a ``<Dial>``. The agent's
-        answer arrives as a status callback of the agent leg, and a miss as the Dial's
-        action request. Raises ``ConnectorError`` if Twilio rejects the update. If cancelled while
-        the agent's phone rings, the caller goes back to the hold loop.
-        """
-        attempt = self._new_id()
-        async with self._lock(call_id):
-            session = await self._load(call_id)
-            if session is None or session.state is CallState.ENDED:
-                return AgentLegResult.CALLER_GONE
-            session = session.moved_to(
-                CallState.RINGING_AGENT,
-                attempt=attempt,
-                leg_result="",
-                whisper=whisper if self.settings.whisper else "",
-            )
-            await self._save(session)
-        future = _LegFuture.create(call_id)
-        self._legs[attempt] = future
-        log.info("twilio_agent_dialing", call_sid=call_id, agent_id=agent.agent_id, attempt=attempt)
-        try:
-            xml = self._agent_dial_xml(session, agent, ring_timeout)
-            if not await self._update_call(call_id, twiml=xml):
-                return AgentLegResult.CALLER_GONE
-            return await self._wait_leg(call_id, attempt, future, ring_timeout)
-        except ConnectorError:
-            await self._back_to_queue(call_id, attempt, redirect=False)
-            raise
-        except asyncio.CancelledError:
-            await self._back_to_queue(call_id, attempt, redirect=True)
-            raise
-        finally:
-            self._legs.pop(attempt, None)
-
-    async def _wait_leg(
-        self,
-        call_id: str,
-        attempt: str,
-        future: asyncio.Future[AgentLegResult],
-        ring_timeout: float,
-    ) -> AgentLegResult:
-        polls = math.ceil((ring_timeout + LEG_GRACE_SECONDS) / LEG_POLL_SECONDS)
-        for _ in range(polls):
-            await asyncio.wait({future}, timeout=LEG_POLL_SECONDS)
-            result = future.result() if future.done() else await self._stored_leg(call_id, attempt)
-            if result is not None:
-                log.info("twilio_agent_leg_result", call_sid=call_id, result=result.value)
-                return result
-        log.warning("twilio_agent_leg_silent", call_sid=call_id, attempt=attempt)
-        await self._back_to_queue(call_id, attempt, redirect=True)
-        return AgentLegResult.NO_ANSWER
-
-    async def _stored_leg(self, call_id: str, attempt: str) -> AgentLegResult | None:
-        session = await self._load(call_id)
-        if session is not None and session.attempt == attempt and session.leg_result:
-            return AgentLegResult(session.leg_result)
-        if session is None or session.state is CallState.ENDED:
-            return AgentLegResult.CALLER_GONE
-        return None
-
-    def _resolve_leg(self, attempt: str, result: AgentLegResult) -> None:
-        future = self._legs.get(attempt)
-        if future is not None and not future.done():
-            future.set_result(result)
-
-    def _agent_dial_xml(
-        self, session: CallSession, agent: AgentEndpoint, ring_timeout: float
-    ) -> str:
-        urls = self.urls
-        leg_query: dict[str, str | int] = {"call": session.call_sid, "attempt": session.attempt}
-        noun: dict[str, str] = {
-            "status_callback": urls.at("agent-status", **leg_query),
-            "status_callback_event": "answered completed",
-        }
-        if session.whisper:
-            noun["url"] = urls.at("whisper", **leg_query)
-        dial = Dial(
-            action=urls.at("agent-ended", step=session.step, attempt=session.attempt),
-            timeout=max(1, int(ring_timeout)),
-            answer_on_bridge=True,
-            caller_id=self.settings.caller_id or None,
-        )
-        add_endpoint(dial, agent.address, **noun)
-        response = VoiceResponse()
-        response.append(dial)
-        return str(response.to_xml())
-
-    async def _back_to_queue(self, call_id: str, attempt: str, *, redirect: bool) -> None:
-        """Put a caller whose agent leg ``attempt`` is still ringing back on hold."""
-        async with self._lock(call_id):
-            session = await self._load(call_id)
-            if session is None or session.state is not CallState.RINGING_AGENT:
-                return
-            if session.attempt != attempt:
-                return
-            await self._save(session.moved_to(CallState.QUEUED, attempt=""))
-            step = session.step
-        if not redirect:
-            return
-        try:
-            await self._update_call(call_id, url=self.urls.at("queue", step=step, part=0))
-        except ConnectorError:
-            log.warning("twilio_back_to_queue_failed", call_sid=call_id)
-
-    async def _update_call(self, call_id: str, **changes: str) -> bool:
-        """Update the live call through the REST API; return False if the call is gone."""
-        try:
-            await self._rest().calls(call_id).update_async(**changes)
-        except TwilioRestException as error:
-            if error.status == 404:
-                return False
-            self._last_error = f"REST {error.status}: {error.msg}"
-            raise ConnectorError(
-                f"Twilio rejected the call update: {error.msg}", call_id=call_id
-            ) from None
-        return True
-
-    async def _on_agent_status(
-        self, hook: Webhook, form: params.Form, call: params.CallParams
-    ) -> Reply:
-        status = params.parse_status(form)
-        attempt, parent = hook.query.get("attempt", ""), hook.query.get("call", "")
-        if status.call_status != "in-progress":
-            return Reply(204, "")
-        answered = AgentLegResult.ANSWERED
-        async with self._lock(parent):
-            session = await self._load(parent)
-            ringing = session is not None and session.state is CallState.RINGING_AGENT
-            if session is not None and ringing and session.attempt == attempt:
-                await self._save(session.moved_to(CallState.CONNECTED, leg_result=answered.value))
-        self._resolve_leg(attempt, answered)
-        return Reply(204, "")
-
-    async def _on_agent_ended(
-        self, hook: Webhook, form: params.Form, call: params.CallParams
-    ) -> Reply:
-        dial = params.parse_dial(form)
-        attempt = hook.query.get("attempt", "")
-        miss = DIAL_MISSES.get(dial.status)
-        async with self._lock(call.call_sid):
-            session, key, early = await self._guarded(hook, form, call)
-            if early is not None:
-                return early
-            if session is None:
-                return _unknown_call(call)
-            if session.attempt != attempt:
-                # A Dial that santral already replaced; keep the caller on hold.
-                log.warning("twilio_agent_leg_stale", call_sid=call.call_sid, attempt=attempt)
-                return Reply(200, self._wait_xml(session, []))
-            if miss is not None:
-                queued = session.moved_to(CallState.QUEUED, leg_result=miss.value)
-                self._resolve_leg(attempt, miss)
-                return await self._reply(queued, key, self._wait_xml(queued, []))
-            if not session.leg_result:
-                # The Dial ended after an answer whose status callback never came.
-                self._resolve_leg(attempt, AgentLegResult.ANSWERED)
-                await asyncio.sleep(0)
-            log.info("twilio_agent_leg_ended", call_sid=call.call_sid, attempt=attempt)
-            answered = AgentLegResult.ANSWERED.value
-            session = session.moved_to(CallState.IVR, leg_result=answered)
-            return await self._step(session, key, self._after_agent(call.call_sid))
-
-    async def _after_agent(self, call_id: str) -> list[Action]:
-        await self._calls.agent_leg_ended(call_id)
-        status = self._calls.queue_status(call_id)
-        outcome = status.outcome if status is not None else None
-        return await self._calls.handle(call_id, outcome or QueueResult(outcome="answered"))
-
-    async def _on_whisper(self, hook: Webhook, form: params.Form, call: params.CallParams) -> Reply:
-        session = await self._load(hook.query.get("call", ""))
-        response = VoiceResponse()
-        if session is not None and session.whisper and session.attempt == hook.query.get("attempt"):
-            response.say(
-                session.whisper, **self._running_renderer().voice.say_attributes(session.language)
-            )
-        return Reply(200, str(response.to_xml()))
-
     # Other CallControl operations
-
-    async def hold(self, call_id: str, on_hold: bool) -> None:
-        """Raise ``ConnectorError``: holding a bridged call needs a Twilio conference."""
-        # TODO: bridge agents through <Conference> so hold can use the Participants API.
-        raise ConnectorError("hold is not supported by the Twilio connector yet", call_id=call_id)
 
     async def transfer(self, call_id: str, target: str) -> None:
         """Send the caller to ``target`` (number, SIP URI or client) and leave the IVR."""
@@ -822,6 +635,19 @@ class TwilioConnector:
             session = await self._load(call_id)
             if session is not None:
                 await self._save(session.moved_to(CallState.TRANSFERRED))
+
+    async def _update_call(self, call_id: str, **changes: str) -> bool:
+        """Update the live call through the REST API; return False if the call is gone."""
+        try:
+            await self._rest().calls(call_id).update_async(**changes)
+        except TwilioRestException as error:
+            if error.status == 404:
+                return False
+            self._last_error = f"REST {error.status}: {error.msg}"
+            raise ConnectorError(
+                f"Twilio rejected the call update: {error.msg}", call_id=call_id
+            ) from None
+        return True
 
     async def hangup(self, call_id: str) -> None:
         """End the call at Twilio; the status callback then ends it in santral."""
@@ -858,18 +684,6 @@ class TwilioConnector:
     def prompt_path(self, language: str, name: str) -> Any:
         """Return the WAV file of a prompt for ``<Play>``, or None if it is missing."""
         return self._calls.prompt_file(language, name)
-
-
-class _LegFuture(asyncio.Future[AgentLegResult]):
-    """A future for one agent leg that remembers the caller's CallSid."""
-
-    call_sid: str = ""
-
-    @classmethod
-    def create(cls, call_sid: str) -> _LegFuture:
-        future = cls(loop=asyncio.get_running_loop())
-        future.call_sid = call_sid
-        return future
 
 
 async def wait_until_done(task: asyncio.Future[Any], seconds: float) -> None:

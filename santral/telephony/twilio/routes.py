@@ -27,9 +27,12 @@ WEBHOOKS = (
     "queue",
     "queue-key",
     "transfer",
+    "agent-join",
     "agent-status",
     "agent-ended",
-    "whisper",
+    "consult-join",
+    "consult-status",
+    "hold-music",
 )
 MEDIA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # no dots: a language of ".." must not climb
 

@@ -23,8 +23,8 @@ class CallState(enum.Enum):
 
     IVR = "ivr"  # waiting for the result of the last media action
     QUEUED = "queued"  # in the hold loop, waiting for the ACD
-    RINGING_AGENT = "ringing_agent"  # the caller's call was updated to dial an agent
-    CONNECTED = "connected"  # talking to an agent
+    RINGING_AGENT = "ringing_agent"  # an agent leg rings while the caller stays on hold
+    CONNECTED = "connected"  # in the call's conference with an agent
     TRANSFERRED = "transferred"  # handed to another number, the IVR is done
     ENDED = "ended"  # a terminal status arrived; nothing may follow
 
@@ -59,9 +59,16 @@ class CallSession:
     announced_at: float = -1.0
     periodic_index: int = 0
     music_part: int = 0
+    called: str = ""  # the Twilio number the caller dialed, the caller ID of agent legs
     attempt: str = ""
     leg_result: str = ""  # an AgentLegResult value once the attempt's agent leg is decided
     whisper: str = ""
+    agent_sid: str = ""  # CallSid of the agent leg in the conference
+    agent_left: bool = False  # the agent leg reported its end; the conference is ending
+    conference_sid: str = ""  # SID of the call's conference, once looked up
+    consult_attempt: str = ""  # set while a consultation rings or talks
+    consult_sid: str = ""  # CallSid of the consulted party's leg
+    consult_result: str = ""  # an AgentLegResult value once the consulted leg is decided
     last_request: str = ""
     last_reply: str = ""
     ready_reply: str = ""  # TwiML of a slow IVR step that finished, for the next continue
