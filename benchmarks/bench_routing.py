@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import platform
 import random
 import time
@@ -305,9 +306,10 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    import os
-
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    return (
+        f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.2f} at the start"
+    )
 
 
 def main() -> None:
