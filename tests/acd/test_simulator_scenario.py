@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from acd.sim_kpi import AgentTime, QueueCounts, estimate, interval_kpi, t_quantile_975
-from acd.sim_random import poisson_arrivals, replication_rngs, sampler
+from acd.sim_random import BATCH, poisson_arrivals, replication_rngs, sampler
 from acd.sim_recorder import KpiRecorder
 from acd.sim_scenario import (
     Empirical,
@@ -263,3 +263,16 @@ def test_shifts_before_start_are_clipped(tmp_path: Path) -> None:
 
     shifts = scenario.shifts()["agent-001"]
     assert [(shift.start, shift.end) for shift in shifts] == [(28800.0, 32400.0)]
+
+
+def test_batched_sampler_repeats_across_batches() -> None:
+    spec = Exponential(distribution="exponential", mean=60)
+    first = sampler(spec, random.Random(8))
+    again = sampler(spec, random.Random(8))
+    other = sampler(spec, random.Random(9))
+
+    drawn = [first() for _ in range(BATCH + 10)]
+
+    assert drawn == [again() for _ in range(BATCH + 10)]
+    assert drawn[:10] != [other() for _ in range(10)]
+    assert len(set(drawn)) == len(drawn)
