@@ -344,6 +344,13 @@ class TwilioPeer:
         body = {"sid": leg.sid, "account_sid": self.account_sid, "status": "queued", "to": to}
         return Response(201, json.dumps(body))
 
+    def leg_to(self, address: str) -> PeerLeg | None:
+        """Return the newest outbound call to ``address`` that is still up, if any."""
+        for leg in reversed(list(self.legs.values())):
+            if leg.called == address and not leg.ended.is_set():
+                return leg
+        return None
+
     def list_conferences(self, query: Mapping[str, object]) -> Response:
         """List conferences in progress, filtered by ``FriendlyName`` as Twilio does."""
         name = query.get("FriendlyName")
@@ -799,7 +806,7 @@ class PeerCall:
         return MAX_CONFERENCE_SECONDS
 
     def _talk_ended(self) -> None:
-        """The call's time in a conference ran out: a caller just leaves it."""
+        """Act on the end of the call's time in a conference: a caller only leaves it."""
 
     def _agent_params(self, status: str) -> dict[str, str]:
         return {

@@ -357,9 +357,9 @@ class AgentBridge:
     ) -> Reply:
         """Continue the IVR after the conference ended: the agent left or was removed.
 
-        NOTE: Twilio's documentation of the ``<Dial>`` action names ``DialCallStatus``
-        for a dialed number or client; for a ``<Conference>`` it may be absent, so a
-        missing one counts as ``completed``.
+        NOTE: Twilio documents ``DialCallStatus`` on the ``<Dial>`` action for a dialed
+        number or client. For a ``<Conference>`` it may be absent, so a missing one
+        counts as ``completed``.
         """
         dial_status = params.first(form, "DialCallStatus", "completed")
         attempt = hook.query.get("attempt", "")

@@ -60,14 +60,7 @@ def caller_conference_xml(urls: Urls, call_sid: str, step: int, attempt: str) ->
     agent leaves it, so the IVR continues there.
     """
     dial = Dial(action=urls.at("agent-ended", step=step, attempt=attempt), method="POST")
-    dial.conference(
-        conference_name(call_sid),
-        beep=False,
-        start_conference_on_enter=True,
-        end_conference_on_exit=True,
-        wait_url=urls.at("hold-music"),
-        wait_method="POST",
-    )
+    _add_conference(dial, urls, call_sid, ends_conference=True)
     return _response(dial)
 
 
@@ -79,14 +72,7 @@ def leg_conference_xml(
     if whisper:
         response.say(whisper, **say)
     dial = Dial()
-    dial.conference(
-        conference_name(call_sid),
-        beep=False,
-        start_conference_on_enter=True,
-        end_conference_on_exit=ends_conference,
-        wait_url=urls.at("hold-music"),
-        wait_method="POST",
-    )
+    _add_conference(dial, urls, call_sid, ends_conference=ends_conference)
     response.append(dial)
     return str(response.to_xml())
 
@@ -103,6 +89,17 @@ def hold_music_xml(urls: Urls, music_parts: int, pause_seconds: int) -> str:
         response.pause(length=pause_seconds)
     response.redirect(urls.at("hold-music"), method="POST")
     return str(response.to_xml())
+
+
+def _add_conference(dial: Dial, urls: Urls, call_sid: str, *, ends_conference: bool) -> None:
+    dial.conference(
+        conference_name(call_sid),
+        beep=False,
+        start_conference_on_enter=True,
+        end_conference_on_exit=ends_conference,
+        wait_url=urls.at("hold-music"),
+        wait_method="POST",
+    )
 
 
 def _response(dial: Dial) -> str:
