@@ -348,7 +348,7 @@ def muted(rig: Rig) -> list[dict[str, str]]:
     return [action for action in rig.ami.actions if action.get("action") == "MixMonitorMute"]
 
 
-async def test_console_hangup_ends_the_dial_and_the_survey_follows(rig: Rig) -> None:
+async def test_console_hangup_returns_dial(rig: Rig) -> None:
     caller = await rig.peer.call(rig.port, "ivr?lang=en", keys=["1", "3"])
     await eventually(lambda: any(getattr(e, "state", "") == "bridged" for e in rig.published))
     call_id = f"asterisk-{caller.leg.unique_id}"

@@ -56,7 +56,7 @@ def after_dial(caller: CallerSession) -> list[str]:
     return caller.commands[dial + 1 :]
 
 
-async def test_hold_plays_music_then_resume_bridges_with_the_agent(rig: Rig) -> None:
+async def test_hold_then_resume(rig: Rig) -> None:
     call = await connected(rig)
 
     await rig.connector.hold(call.call_id, True)
@@ -178,3 +178,14 @@ async def test_agent_hangs_up_during_consult_ends_consulted_leg(rig: Rig) -> Non
     assert record.agent_legs_ended == 1
     assert record.consult_legs_ended == 0
     assert record.survey == {"csat": 5}
+
+
+async def test_stop_hangs_up_held_agent(rig: Rig) -> None:
+    call = await connected(rig)
+    await rig.connector.hold(call.call_id, True)
+    await eventually(lambda: MUSIC_ON in after_dial(call.caller))
+
+    await rig.connector.stop()
+    await call_over(rig, call.caller)
+
+    assert [a["channel"] for a in actions(rig, "Hangup")] == [call.agent_channel]

@@ -137,6 +137,9 @@ class AsteriskConnector:
             call.hangup_cause = call.hangup_cause or "engine_stopped"
         if self._server is not None:
             await self._server.stop()
+        if self._tasks:
+            # Ended calls hang up the channels santral left waiting; AMI must still be up.
+            await asyncio.wait(self._tasks, timeout=2.0)
         if self.ami is not None:
             await self.ami.stop()
         for task in list(self._tasks):
@@ -357,7 +360,11 @@ class AsteriskConnector:
         return call
 
     async def _park_agent(self, call: AsteriskCall) -> None:
-        """Redirect the agent's channel to the hold context; the caller's bridge ends."""
+        """Redirect the agent's channel to the hold context; the caller's bridge ends.
+
+        NOTE: tested against the scripted Asterisk only. It relies on ``Dial`` with the
+        ``g`` option returning to the caller's AGI when the agent's channel is redirected.
+        """
         assert self.ami is not None
         call.held = True
         result = await self.ami.redirect(call.agent_channel, self.settings.hold_context, "s")
