@@ -431,8 +431,9 @@ class AsteriskConnector:
         Returns ``ANSWERED`` when the target talks with the agent, whose channel waits in
         the hold context. Any other result bridges the caller with the agent again. Raises
         ``ConnectorError`` if the call is not connected, a consultation is already running,
-        or Asterisk refused an action. If cancelled, the consulted leg is hung up and the
-        caller bridged with the agent again.
+        or Asterisk rejected an action. If cancelled, the caller is bridged with the agent
+        again. A target that still rings then rings until ``ring_timeout``, because its
+        channel name arrives only with ``OriginateResponse``.
         """
         call = self._calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
@@ -448,7 +449,8 @@ class AsteriskConnector:
         try:
             result = await self._originate_consult(call, consult, ring_timeout)
         except BaseException:
-            await self._end_consult(call, consult)
+            with contextlib.suppress(ConnectorError):
+                await self._end_consult(call, consult)
             raise
         if result is not AgentLegResult.ANSWERED:
             await self._end_consult(call, consult)
