@@ -895,7 +895,7 @@ class AsteriskPeer:
     # Originate: the consulted party
 
     def originate(self, action: dict[str, str], respond: Callable[[Fields], None]) -> None:
-        """Ring the action's channel and answer with ``OriginateResponse`` (``Async: true``)."""
+        """Ring the action's channel and send ``OriginateResponse`` (``Async: true``)."""
         task = asyncio.create_task(self._originate(action, respond))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
