@@ -150,14 +150,25 @@ def _percentile(values: list[int], share: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(len(ordered) * share))] / 1000:.1f}"
 
 
-def timed(call: Callable[[], list[Any]], samples: Samples, counts: list[int]) -> list[Any]:
-    """Run one router input; record its wall and CPU durations (ns) and decision count."""
+def timed(
+    call: Callable[[], list[Any]],
+    samples: Samples,
+    counts: list[int],
+    kind: Samples | None = None,
+) -> list[Any]:
+    """Run one router input; record its wall and CPU durations (ns) and decision count.
+
+    ``kind`` also receives the CPU duration, to report each kind of input apart.
+    """
     wall = time.perf_counter_ns()
     cpu = time.thread_time_ns()
     decisions = call()
-    samples.cpu.append(time.thread_time_ns() - cpu)
+    spent = time.thread_time_ns() - cpu
+    samples.cpu.append(spent)
     samples.wall.append(time.perf_counter_ns() - wall)
     counts.append(len(decisions))
+    if kind is not None:
+        kind.cpu.append(spent)
     return decisions
 
 
@@ -180,6 +191,8 @@ class Floor:
         self.specs: dict[str, ProfileSpec] = {}
         self.counts: list[int] = []
         self.connected: list[str] = []
+        # CPU durations of each kind of input during the timed cycles.
+        self.by_input = {"end": Samples(), "accept": Samples(), "arrive": Samples()}
         for agent_id in self.settings.agents:
             self.router.set_agent_status(agent_id, "available")
         self.fill(agent_count + waiting)
@@ -198,7 +211,7 @@ class Floor:
     def connect_offers(self, decisions: list[Decision], samples: Samples) -> None:
         for offer in [item for item in decisions if isinstance(item, Offer)]:
             accept = partial(self.router.accept, offer.offer_id, connect=True)
-            timed(accept, samples, self.counts)
+            timed(accept, samples, self.counts, self.by_input["accept"])
             self.connected.append(offer.interaction_id)
 
     def cycle(self, samples: Samples) -> None:
@@ -206,9 +219,10 @@ class Floor:
         index = self.rng.randrange(len(self.connected))
         self.connected[index], self.connected[-1] = self.connected[-1], self.connected[index]
         interaction_id = self.connected.pop()
-        ended = timed(partial(self.router.end_interaction, interaction_id), samples, self.counts)
+        end = partial(self.router.end_interaction, interaction_id)
+        ended = timed(end, samples, self.counts, self.by_input["end"])
         self.connect_offers(ended, samples)
-        arrived = timed(self.arrive, samples, self.counts)
+        arrived = timed(self.arrive, samples, self.counts, self.by_input["arrive"])
         self.connect_offers(arrived, samples)
 
 
@@ -219,6 +233,8 @@ def run_router(args: argparse.Namespace, *, record_statistics: bool) -> tuple[st
     waiting = sum(1 for _ in floor.router.interactions()) - len(floor.connected)
     samples = Samples()
     floor.counts.clear()
+    for kind in floor.by_input.values():
+        kind.cpu.clear()
     gc.collect()
     gc.freeze()
     begin = time.perf_counter()
@@ -232,7 +248,12 @@ def run_router(args: argparse.Namespace, *, record_statistics: bool) -> tuple[st
         f"{label}: {args.agents} agents, {len(floor.connected)} connected, {waiting} waiting, "
         f"100 profiles, setup {setup:.1f} s"
     )
-    return f"{header}\n  {args.cycles} cycles: {samples.report(decisions, elapsed)}", floor
+    kinds = "; ".join(
+        f"{name} p50 {_percentile(kind.cpu, 0.5)} p99 {_percentile(kind.cpu, 0.99)}"
+        for name, kind in floor.by_input.items()
+    )
+    report = samples.report(decisions, elapsed)
+    return f"{header}\n  {args.cycles} cycles: {report}\n  CPU µs by input: {kinds}", floor
 
 
 def run_naive(args: argparse.Namespace, floor: Floor) -> str:
