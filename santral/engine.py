@@ -197,7 +197,9 @@ class Engine:
                 if agent.endpoint
             }
             self._add_connector(
-                AsteriskConnector(config.asterisk, self.calls, agents=endpoints, **common)
+                AsteriskConnector(
+                    config.asterisk, self.calls, agents=endpoints, environ=environ, **common
+                )
             )
         if config.twilio.is_enabled(config.public_url, self.environ):
             twilio = TwilioConnector(

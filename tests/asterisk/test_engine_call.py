@@ -62,6 +62,7 @@ def engine_environ(tmp_path: Path, ami_port: int) -> dict[str, str]:
         "SANTRAL_ASTERISK__AMI__PORT": str(ami_port),
         "SANTRAL_ASTERISK__AMI__USERNAME": "santral",
         "SANTRAL_ASTERISK__AMI__SECRET_ENV": SECRET_ENV,
+        SECRET_ENV: "s3cret",
         "SANTRAL_ASTERISK__QUEUE_POLL_INTERVAL": "0.05",
         "SANTRAL_ACD__AGENTS__ALICE__ENDPOINT": "PJSIP/alice",
         "SANTRAL_ACD__AGENTS__BOB__ENDPOINT": "PJSIP/bob",
@@ -70,7 +71,7 @@ def engine_environ(tmp_path: Path, ami_port: int) -> dict[str, str]:
 
 @pytest.fixture
 async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Site]:
-    monkeypatch.setenv(SECRET_ENV, "s3cret")
+    monkeypatch.delenv(SECRET_ENV, raising=False)
     ami = AmiServer(secret="s3cret")
     await ami.start()
     peer = AsteriskPeer(ami)
@@ -163,18 +164,13 @@ async def test_unregistered_phone_pauses_agent(site: Site) -> None:
     assert [getattr(e, "available", None) for e in changes][-1] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine does not pass its environ to AsteriskConnector yet;"
-    " remove this marker once santral/engine.py does",
-)
 async def test_ami_secret_comes_from_the_engine_environ(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(SECRET_ENV, raising=False)
     ami = AmiServer(secret="s3cret")
     await ami.start()
-    environ = {**engine_environ(tmp_path, ami.port), SECRET_ENV: "s3cret"}
+    environ = engine_environ(tmp_path, ami.port)
     config = load_config(REPOSITORY / "config.yaml", environ=environ)
     engine = Engine(config, clock=ShiftedClock(OPEN_HOURS), environ=environ)
     try:

@@ -110,15 +110,14 @@ REOFFER_DELAY = {"SANTRAL_ACD__QUEUES__SALES__REOFFER_DELAY": "0.5"}
 async def site(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     engine_environ: dict[str, str],
 ) -> AsyncIterator[Site]:
     driver = new_driver(request.param)
-    # The Asterisk connector reads its AMI secret from the process environment.
-    monkeypatch.setenv(AMI_SECRET_ENV, AMI_SECRET)
     try:
         await driver.prepare(tmp_path)
-        environ = {**engine_environ, **REOFFER_DELAY, **driver.environ()}
+        # The Asterisk connector reads its AMI secret from the engine's environment.
+        secret = {AMI_SECRET_ENV: AMI_SECRET}
+        environ = {**engine_environ, **REOFFER_DELAY, **secret, **driver.environ()}
         config = load_config(REPOSITORY / "config.yaml", environ=environ)
         engine = Engine(config, clock=ShiftedClock(MONDAY_MORNING), environ=environ)
         site = Site(engine, driver)
