@@ -388,9 +388,7 @@ class TwilioConnector(AgentBridge):
             if session is not None:
                 return early or Reply(200, session.last_reply or hangup_xml())
             # No save here: _step saves the session with its reply before the lock is released.
-            session = CallSession(
-                call_sid=call.call_sid, status=call.call_status, called=call.called
-            )
+            session = CallSession.new(call.call_sid, status=call.call_status, called=call.called)
             log.info(
                 "twilio_call_started",
                 call_sid=call.call_sid,

@@ -82,6 +82,12 @@ class CallSession:
         return data
 
     @classmethod
+    def new(cls, call_sid: str, **values: Any) -> CallSession:
+        """Return a fresh session for ``call_sid``; the fast path of the constructor."""
+        values.setdefault("pending", {})  # never share the blank session's dictionary
+        return _BLANK.replace(call_sid=call_sid, **values)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallSession:
         values = {name: value for name, value in data.items() if name in _FIELD_SET}
         values["state"] = _STATES.get(values.get("state", "ivr")) or CallState(values["state"])
