@@ -224,3 +224,15 @@ async def test_agent_gone_before_caller_joined(rig: Rig) -> None:
 
     assert await rig.connector.connect_agent(call.sid, ALICE, 10.0) is AgentLegResult.ANSWERED
     await survey_after_agent(rig, call)
+
+
+async def test_hold_music_loops_without_call_parameters(rig: Rig) -> None:
+    status, body = await rig.peer.post(rig.peer.url("hold-music"), {})
+    assert status == 200
+    assert "/twilio/music/0.wav</Play>" in body or "<Pause" in body
+    assert body.endswith(
+        '<Redirect method="POST">https://voice.example.test/twilio/hold-music</Redirect></Response>'
+    )
+
+    unsigned, _ = await rig.peer.post(rig.peer.url("hold-music"), {}, signature="bm9wZQ==")
+    assert unsigned == 403

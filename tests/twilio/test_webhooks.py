@@ -12,25 +12,13 @@ from structlog.testing import capture_logs
 from ivr.actions import DigitsCollected
 from santral.telephony.base import AgentEndpoint, AgentLegResult
 from santral.telephony.twilio import MemorySessionStore, TwilioSetupError
+from santral.telephony.twilio.routes import WEBHOOKS
 from santral.testing.twilio_peer import Agent, TwilioPeer, new_sid
 from tests.twilio.conftest import Rig, make_connector, serve
 from tests.twilio.flows import MenuFlow
 from tests.twilio.wire import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
 
-HOOKS = [
-    "voice",
-    "status",
-    "event",
-    "gather",
-    "record",
-    "continue",
-    "queue",
-    "queue-key",
-    "transfer",
-    "agent-status",
-    "agent-ended",
-    "whisper",
-]
+HOOKS = list(WEBHOOKS)
 
 
 def call_params(sid: str, **extra: str) -> dict[str, str]:
