@@ -151,6 +151,11 @@ async def test_consulted_party_hangs_up(rig: Rig) -> None:
     bob.hang_up()
     await until(lambda: rig.flow.consult_legs_ended == [call.sid])
     await until(lambda: holds(call) == ["on", "off"])
+    # Twilio retries a callback it got no answer to; the retry changes nothing.
+    retry = await rig.peer.post(str(bob._fields["StatusCallback"]), bob._params())
+    assert retry[0] == 204
+    assert rig.flow.consult_legs_ended == [call.sid]
+    assert holds(call) == ["on", "off"]
     assert in_conference(rig, alice.sid)
     with pytest.raises(ConnectorError, match="no consultation"):
         await rig.connector.complete_consult(call.sid)
