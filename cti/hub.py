@@ -57,7 +57,7 @@ AGENT_EVENTS: Final = frozenset({
     "agent_status_changed", "agent_state_changed", "offer_created", "offer_ended",
     "offer_history_found", "interaction_connected", "interaction_held", "interaction_ended",
     "wrapup_started", "wrapup_ended", "interaction_message", "typing_changed",
-    "agent_leg_changed", "endpoint_state_changed",
+    "agent_leg_changed", "endpoint_state_changed", "consult_changed",
 })
 SUPERVISOR_EVENTS: Final = AGENT_EVENTS | {"interaction_queued", "queue_stats_updated"}
 # Events after which queue statistics are checked at once rather than at the next interval.

@@ -695,7 +695,7 @@ class AcdService:
                 raise DeskError("only voice calls can go to a number", "not_supported")
             voice = live.voice
             await self._connector_call(agent_id, voice.control.transfer(voice.call_id, target))
-            self._end_transferred(live)
+            self._end_transferred(live, f"number:{target}")
             voice.hand_over("")
             return
         if target_kind == "queue" and target not in self._settings.queues:
@@ -706,7 +706,8 @@ class AcdService:
             raise DeskError(f"unknown transfer target kind {target_kind!r}", "invalid")
         self._requeue_transfer(live, target_kind, target)
 
-    def _end_transferred(self, live: LiveInteraction) -> None:
+    def _end_transferred(self, live: LiveInteraction, transfer_target: str) -> None:
+        """End the agent's side of a transferred call and record where the call went."""
         live.voice = None
         self.end(live.interaction_id)
         self.publish(
@@ -715,13 +716,13 @@ class AcdService:
                 outcome="transferred",
                 queue=live.queue,
                 agent_id=live.agent_id,
+                transfer_target=transfer_target,
             )
         )
 
     def _requeue_transfer(self, live: LiveInteraction, target_kind: str, target: str) -> None:
         voice = live.voice
-        live.voice = None
-        self.end(live.interaction_id)
+        self._end_transferred(live, f"{target_kind}:{target}")
         queue = target if target_kind == "queue" else live.queue
         request = EnqueueRequest(
             channel=live.channel,
@@ -1059,7 +1060,7 @@ class AcdService:
             target.voice = voice
             # Tells the consulted agent's console that the caller now talks with that agent.
             self._set_held(target, False)
-        self._end_transferred(live)
+        self._end_transferred(live, f"{consult.target_kind}:{consult.target}")
         if voice is not None:
             voice.hand_over(target.interaction_id if target is not None else "")
 

@@ -156,6 +156,7 @@ class InteractionEnded(Event):
     queue: str = ""
     agent_id: str = ""
     overflow_target: str = ""
+    transfer_target: str = ""  # "queue:NAME", "agent:ID" or "number:NUMBER" when transferred
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -348,14 +348,15 @@ def _interaction_ended(database: Database, event: ev.InteractionEnded) -> None:
         " agent_id = CASE WHEN ? <> '' THEN ? ELSE agent_id END,"
         " overflow_target = ?,"
         " transferred = CASE WHEN ? = 'transferred' THEN 1 ELSE transferred END,"
+        " transfer_target = CASE WHEN ? <> '' THEN ? ELSE transfer_target END,"
         " talk_seconds = CASE WHEN answered_at IS NULL THEN NULL"
         "   ELSE ? - answered_at - " + _HOLD_UNTIL + " END,"
         " hold_seconds = " + _HOLD_UNTIL + ", hold_started_at = NULL"
         " WHERE interaction_id = ?",
         (
             event.ts, event.outcome, event.queue, event.queue, event.agent_id, event.agent_id,
-            event.overflow_target, event.outcome, event.ts, event.ts, event.ts,
-            event.interaction_id,
+            event.overflow_target, event.outcome, event.transfer_target, event.transfer_target,
+            event.ts, event.ts, event.ts, event.interaction_id,
         ),
     )
 

@@ -152,6 +152,7 @@ async def test_consult_agent_then_complete(call: BobsCall, event_log: EventLog) 
     record = await engine.store.interaction(call.call_id)
     assert record is not None
     assert record["outcome"] == "transferred"
+    assert record["transfer_target"] == "agent:alice"
     assert record["agent_id"] == "bob"
     consulted = await engine.store.interaction(offer.interaction_id)
     assert consulted is not None
@@ -442,3 +443,19 @@ async def test_queue_consult_waits_after_miss(call: BobsCall, event_log: EventLo
     await engine.acd.cancel_consult("bob", call.interaction_id)
     assert consult_states(event_log)[-1] == "cancelled"
     assert engine.acd.agent_view("alice")["offer"] is None
+
+
+async def test_blind_transfer_to_queue_recorded(call: BobsCall) -> None:
+    engine = call.engine
+    queued = next_event(engine, "interaction_queued", queue="billing")
+
+    await engine.acd.transfer("bob", call.interaction_id, "queue", "billing", consult=False)
+    await asyncio.wait_for(queued, WAIT)
+    assert engine.store is not None
+    await engine.store.flush()
+    record = await engine.store.interaction(call.interaction_id)
+
+    assert record is not None
+    assert record["outcome"] == "transferred"
+    assert record["transfer_target"] == "queue:billing"
+    assert engine.acd.agent_view("bob")["state"] == "wrap_up"
