@@ -300,19 +300,26 @@ class AgentBridge:
     async def _record_answer(
         self, parent: str, attempt: str, *, consult: bool
     ) -> CallSession | None:
-        """Record that the leg of ``attempt`` answered, unless its result is already known."""
-        answered = AgentLegResult.ANSWERED
+        """Record that the leg of ``attempt`` answered, unless its result is already known.
+
+        The waiting ``connect_agent`` or ``consult`` gets the attempt's recorded result,
+        so a late answer after a miss that another process recorded changes nothing.
+        """
+        answered = AgentLegResult.ANSWERED.value
         async with self._lock(parent):
             session = await self._load(parent)
             if session is None or session.state is CallState.ENDED:
                 return session
-            if consult and session.consult_attempt == attempt and not session.consult_result:
-                session = session.replace(consult_result=answered.value)
-                await self._save(session)
-            elif not consult and session.attempt == attempt and not session.leg_result:
-                session = session.replace(leg_result=answered.value)
-                await self._save(session)
-        self._resolve_leg(attempt, answered)
+            if consult and session.consult_attempt == attempt:
+                if not session.consult_result:
+                    session = session.replace(consult_result=answered)
+                    await self._save(session)
+                self._resolve_leg(attempt, AgentLegResult(session.consult_result))
+            elif not consult and session.attempt == attempt:
+                if not session.leg_result:
+                    session = session.replace(leg_result=answered)
+                    await self._save(session)
+                self._resolve_leg(attempt, AgentLegResult(session.leg_result))
         return session
 
     async def _record_agent_end(self, parent: str, attempt: str, leg_sid: str, status: str) -> None:
