@@ -254,8 +254,9 @@ class TwilioDriver:
     """
 
     name = "twilio"
-    survey_after_agent = False
+    survey_after_agent = True
     miss_rings_agent = True
+    consult_number = "+15005550009"
 
     def __init__(self) -> None:
         self.peer = TwilioPeer(
@@ -276,6 +277,8 @@ class TwilioDriver:
 
     async def prepare(self, workdir: Path) -> None:
         await self._peer_session.enter_async_context(self.peer)
+        # The consulted party talks until the test ends the consultation or hangs it up.
+        self.peer.agents[self.consult_number] = Agent(talk_seconds=600.0)
 
     async def attach(self, engine: Engine) -> None:
         assert engine.calls is not None and engine.store is not None
@@ -307,6 +310,9 @@ class TwilioDriver:
 
     async def answer_offer(self, engine: Engine, offer: OfferCreated) -> None:
         self.peer.agents[TWILIO_BOB] = Agent(answer="answer", talk_seconds=600.0)
+        assert self.call is not None
+        # The caller rates the call once bob leaves the conference.
+        self.call.inputs.append(SURVEY_KEY)
         await accept(engine, offer)
 
     async def miss_offer(self, engine: Engine, offer: OfferCreated) -> None:
@@ -315,8 +321,12 @@ class TwilioDriver:
 
     async def agent_leaves(self, engine: Engine, offer: OfferCreated) -> None:
         assert self.call is not None
-        self.call.inputs.append(SURVEY_KEY)
         self.call.agent_hangs_up()
+
+    async def consulted_hangs_up(self, engine: Engine, call_id: str) -> None:
+        leg = self.peer.leg_to(self.consult_number)
+        assert leg is not None, f"no live call to {self.consult_number}"
+        leg.hang_up()
 
     def agent_rings(self) -> int:
         transcript = self.call.transcript if self.call is not None else []
