@@ -84,7 +84,7 @@ def rss_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-async def serve(backlog: int, threads: int) -> None:
+async def serve(backlog: int) -> None:
     """Run the CTI server; print its port; publish on request to /bench/publish."""
     # Per-connection INFO lines would fill the stdout pipe, which the parent stops
     # reading after the port.
@@ -93,7 +93,7 @@ async def serve(backlog: int, threads: int) -> None:
     bus = EventBus()
     settings = CtiSettings.model_validate({
         "users": [{"id": "bench", "role": "supervisor", "token_env": TOKEN_ENV}],
-        "max_backlog": backlog, "queue_stats_interval": 3600, "fan_out_threads": threads,
+        "max_backlog": backlog, "queue_stats_interval": 3600,
     })
     app = web.Application()
     hub = cti.setup(app, desk=IdleDesk(), bus=bus, settings=settings)  # type: ignore[arg-type]
@@ -221,7 +221,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     token = os.urandom(16).hex()
     server = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", "--backlog", str(args.backlog), "--loop", args.loop,
-        "--threads", str(args.threads),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, TOKEN_ENV: token},
     )
@@ -367,18 +366,16 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=256, help="cti.max_backlog")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop",
                         help="event loop of the server and the clients")
-    parser.add_argument("--threads", type=int, default=2, help="cti.fan_out_threads")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     loop_factory = new_loop_factory(args.loop)
     if args.serve:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(serve(args.backlog, args.threads))
+            runner.run(serve(args.backlog))
         return
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         result = runner.run(run(args))
     result["loop"] = args.loop
-    result["fan_out_threads"] = args.threads
     events = int(min(args.rate * args.seconds, 500))
     result.update(send_floor(args.clients, args.rate, events, args.payload + 100))
     print(f"machine: {machine()}")

@@ -4,21 +4,14 @@ The hub encodes each event once and hands it to every client allowed to see it, 
 waiting. A client that keeps up gets the frame straight on its socket, and a client that
 lags behind gets it in its backlog. A client whose backlog is full (it stopped reading) is
 dropped, so a slow reader never delays the others or the publisher.
-
-Writing a frame to a socket is a system call, and with a thousand clients those calls are
-most of an event's cost. For large fan-outs the hub splits the sockets between threads
-(``cti.fan_out_threads``), which make the calls in parallel because ``os.write`` releases
-the GIL. The event loop waits for them, so nothing else writes to those sockets meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import struct
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,10 +40,6 @@ DAY = 86_400.0
 CLOSE_TIMEOUT = 1.0  # seconds to wait for a close handshake before aborting the transport
 WRITE_BUFFER_LIMIT = 64 * 1024  # bytes in a transport's buffer before messages queue up
 MAX_TRACKED_OFFERS = 10_000  # open offers whose pop is kept; the oldest go first
-# Below this many recipients, handing the writes to threads is estimated to cost more than
-# it saves (a thread hand-off costs tens of microseconds, one write a few).
-PARALLEL_MIN_CLIENTS = 64
-WRITE_FAILED = -1  # what a thread reports for a socket whose write raised an error
 
 # Events an agent receives about itself; supervisors get these for every agent and more.
 AGENT_EVENTS: Final = frozenset({
@@ -115,7 +104,6 @@ class Client:
         self._ws = ws
         self._transport = transport
         self._writer: asyncio.Task[None] | None = None
-        self._fd = _socket_fd(transport)
 
     def push(self, message: Outgoing) -> None:
         """Send or queue ``message`` without waiting; drop the client if its backlog is full."""
@@ -138,31 +126,6 @@ class Client:
             self._writer = asyncio.get_running_loop().create_task(
                 self._drain(), name=f"cti_ws_writer_{self.principal.user_id}"
             )
-
-    def direct_fd(self) -> int:
-        """Return the socket's descriptor if a frame may be written to it now, else -1.
-
-        That is when ``push`` would write straight to the transport: the client keeps up
-        and the transport's own buffer is empty, so bytes written to the socket stay in
-        order with everything the transport wrote before.
-        """
-        transport = self._transport
-        if (self._fd < 0 or self.overflowed or self._writer is not None or transport is None
-                or self._ws.closed or transport.is_closing()
-                or transport.get_write_buffer_size()):
-            return -1
-        return self._fd
-
-    def finish_write(self, message: Outgoing, written: int) -> None:
-        """Hand what a thread could not write to the socket on to the transport.
-
-        A write error goes through ``push`` so the transport meets the same error and
-        closes the connection in its usual way.
-        """
-        if written == WRITE_FAILED or written == 0:
-            self.push(message)
-        elif written < len(message.frame) and self._transport is not None:
-            self._transport.write(message.frame[written:])
 
     def _overflow(self) -> None:
         self.overflowed = True
@@ -204,57 +167,6 @@ class Client:
                 self._transport.abort()
 
 
-def _socket_fd(transport: asyncio.BaseTransport | None) -> int:
-    """Return the descriptor of the transport's socket, or -1 if frames must go through it.
-
-    A TLS transport encrypts what it writes, so its socket never gets plain frames.
-    """
-    if transport is None or transport.get_extra_info("sslcontext") is not None:
-        return -1
-    sock = transport.get_extra_info("socket")
-    try:
-        return int(sock.fileno()) if sock is not None else -1
-    except (AttributeError, OSError, ValueError):
-        return -1
-
-
-def _write_each(descriptors: Sequence[int], frame: bytes) -> list[int]:
-    """Write ``frame`` to each socket once; return the bytes written, or ``WRITE_FAILED``."""
-    written = []
-    for descriptor in descriptors:
-        try:
-            written.append(os.write(descriptor, frame))
-        except BlockingIOError:
-            written.append(0)
-        except OSError:
-            written.append(WRITE_FAILED)
-    return written
-
-
-class ParallelWriter:
-    """A writer of one frame to many sockets from several threads, waiting for all of them.
-
-    The calling thread takes the first share itself, so ``threads`` counts it.
-    """
-
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="cti_fan_out")
-
-    def write(self, descriptors: Sequence[int], frame: bytes) -> list[int]:
-        """Return, for each descriptor in order, the bytes written or ``WRITE_FAILED``."""
-        size = -(-len(descriptors) // self.threads)  # ceiling division
-        shares = [descriptors[start:start + size] for start in range(0, len(descriptors), size)]
-        pending = [self._pool.submit(_write_each, share, frame) for share in shares[1:]]
-        written = _write_each(shares[0], frame)
-        for future in pending:
-            written.extend(future.result())
-        return written
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 @dataclass
 class _TrackedOffer:
     interaction_id: str
@@ -288,8 +200,6 @@ class Hub:
         self._tasks = TaskSupervisor("cti_hub")
         self.stats_changed = asyncio.Event()  # set on events that may move queue figures
         self._unsubscribe: Callable[[], None] | None = None
-        threads = settings.fan_out_threads
-        self._parallel = ParallelWriter(threads) if threads > 1 else None
 
     @property
     def last_seq(self) -> int:
@@ -314,9 +224,6 @@ class Hub:
             self._unsubscribe()
             self._unsubscribe = None
         await self._tasks.close()
-        if self._parallel is not None:
-            self._parallel.close()
-            self._parallel = None
 
     def add(self, client: Client, last_seq: int) -> None:
         """Queue the client's snapshot and register it, in one step with no await between.
@@ -389,33 +296,8 @@ class Hub:
             return
 
         message = Outgoing.of(self.to_message(event))
-        if self._parallel is not None and len(recipients) >= PARALLEL_MIN_CLIENTS:
-            self._push_parallel(self._parallel, recipients, message)
-            return
         for client in recipients:
             client.push(message)
-
-    def _push_parallel(
-        self, writer: ParallelWriter, recipients: list[Client], message: Outgoing
-    ) -> None:
-        """Write ``message`` to the clients that keep up from threads, and push the rest."""
-        direct: list[Client] = []
-        descriptors: list[int] = []
-        for client in recipients:
-            descriptor = client.direct_fd()
-            if descriptor < 0:
-                client.push(message)
-            else:
-                direct.append(client)
-                descriptors.append(descriptor)
-        if not direct:
-            return
-        # The event loop blocks here until every thread is done, as it would while making
-        # the same writes itself, so no other write reaches these sockets in between.
-        written = writer.write(descriptors, message.frame)
-        for client, count in zip(direct, written, strict=True):
-            if count != len(message.frame):
-                client.finish_write(message, count)
 
     def to_message(self, event: Event) -> dict[str, Any]:
         """Return the WebSocket message for ``event``; offers carry the masked, linked pop."""

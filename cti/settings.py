@@ -8,7 +8,6 @@ variables the config names.
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,8 +68,6 @@ class CtiSettings(BaseModel):
     offer_history_limit: int = Field(default=10, ge=1, le=100)
     crm_pop: dict[str, CrmPopConfig] = Field(default_factory=dict)  # by queue name
     max_backlog: int = Field(default=256, ge=1)  # unsent messages per WebSocket client
-    # Threads that write one event to many WebSockets at once; 1 writes from the event loop.
-    fan_out_threads: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
     session_ttl: float = Field(default=12 * 3600, gt=0)  # seconds a console login lasts
     login_attempts: int = Field(default=5, ge=1)  # failed logins per user before a lockout
     login_lockout: float = Field(default=60.0, ge=0)  # seconds of that lockout

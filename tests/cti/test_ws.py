@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from cti.app import load_events_schema
-from cti.hub import PARALLEL_MIN_CLIENTS, text_frame
+from cti.hub import text_frame
 from santral.events import AgentStatusChanged, InteractionQueued
 from santral.testing.cti_client import CtiClient, CtiEvents
 from tests.cti.conftest import CtiServer, make_settings, start_server
@@ -333,13 +333,12 @@ async def test_logout_closes_session_sockets(server: CtiServer,
     assert still_open["agent_id"] == "bob"
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-async def test_large_fan_out_in_order(threads: int) -> None:
-    server = await start_server(make_settings(fan_out_threads=threads))
+async def test_many_clients_get_events_in_order() -> None:
+    server = await start_server(make_settings())
     try:
         sam = CtiClient(server.url)
         await sam.login("sam", "sam-pw")
-        readers = [await sam.connect() for _ in range(PARALLEL_MIN_CLIENTS + 6)]
+        readers = [await sam.connect() for _ in range(70)]
         await wait_clients(server, len(readers))
 
         for index in range(20):
@@ -351,34 +350,6 @@ async def test_large_fan_out_in_order(threads: int) -> None:
         for reader in readers:
             await reader.close()
         await sam.close()
-    finally:
-        await server.runner.cleanup()
-
-
-async def test_parallel_fan_out_drops_stalled_reader() -> None:
-    server = await start_server(make_settings(max_backlog=8, fan_out_threads=2))
-    try:
-        sam = CtiClient(server.url)
-        await sam.login("sam", "sam-pw")
-        stalled = await open_stalled_socket(server.url, sam.token)
-        readers = [await sam.connect() for _ in range(PARALLEL_MIN_CLIENTS)]
-        await wait_clients(server, len(readers) + 1)
-
-        draining = [asyncio.create_task(drain(reader, 100)) for reader in readers]
-        big_reason = "x" * 60_000
-        for index in range(100):
-            server.bus.publish(AgentStatusChanged(agent_id="bob", old="a", new="b",
-                                                  reason=f"{index}{big_reason}"))
-            await asyncio.sleep(0.002)
-        received = await asyncio.gather(*draining)
-        await wait_clients(server, len(readers))
-
-        assert received == [100] * len(readers)
-        assert all(not client.overflowed for client in server.hub.clients)
-        for reader in readers:
-            await reader.close()
-        await sam.close()
-        stalled.close()
     finally:
         await server.runner.cleanup()
 
