@@ -154,6 +154,8 @@ class LiveInteraction:
     # interaction, the consultation it serves.
     consult: Consultation | None = None
     consulted_by: Consultation | None = None
+    # Where the agent sent the call, set just before a transfer ends this interaction.
+    transfer_target: str = ""
 
 
 @dataclass
@@ -513,13 +515,15 @@ class AcdService:
 
     def _ended(self, decision: d.InteractionEnded) -> None:
         live = self._interactions.pop(decision.interaction_id, None)
+        transfer_target = live.transfer_target if live is not None else ""
         self.publish(
             ev.InteractionEnded(
                 interaction_id=decision.interaction_id,
-                outcome=decision.outcome,
+                outcome="transferred" if transfer_target else decision.outcome,
                 queue=decision.queue,
                 agent_id=decision.agent_id,
                 overflow_target=decision.overflow_target,
+                transfer_target=transfer_target,
             )
         )
         if live is not None:
@@ -707,18 +711,13 @@ class AcdService:
         self._requeue_transfer(live, target_kind, target)
 
     def _end_transferred(self, live: LiveInteraction, transfer_target: str) -> None:
-        """End the agent's side of a transferred call and record where the call went."""
+        """End the agent's side of a transferred call and record where the call went.
+
+        The router's end publishes the one ``InteractionEnded``, as ``transferred``.
+        """
         live.voice = None
+        live.transfer_target = transfer_target
         self.end(live.interaction_id)
-        self.publish(
-            ev.InteractionEnded(
-                interaction_id=live.interaction_id,
-                outcome="transferred",
-                queue=live.queue,
-                agent_id=live.agent_id,
-                transfer_target=transfer_target,
-            )
-        )
 
     def _requeue_transfer(self, live: LiveInteraction, target_kind: str, target: str) -> None:
         voice = live.voice

@@ -44,8 +44,9 @@ async def test_virtual_call_handled_in_console(
     assert engine.virtual is not None
     base = f"http://127.0.0.1:{engine.http_port}"
     wrapups: list[Event] = []
-    engine.bus.subscribe(lambda event: wrapups.append(event) if event.type == "wrapup_ended"
-                         else None)
+    engine.bus.subscribe(
+        lambda event: wrapups.append(event) if event.type == "wrapup_ended" else None
+    )
     heard: list[CallerOutput] = []
 
     async with chromium(tmp_path) as browser:
@@ -54,11 +55,15 @@ async def test_virtual_call_handled_in_console(
         await console.click("#go-available")
         await expect(console.locator("#status")).to_have_text("available")
 
-        call = asyncio.ensure_future(engine.virtual.place_call(
-            "+905551112233", "100",
-            KeyScript(keys=BILLING_KEYS.split(), key_gap=0.05, time_scale=0.0),
-            heard.append, variables={"crm_url": crm},
-        ))
+        call = asyncio.ensure_future(
+            engine.virtual.place_call(
+                "+905551112233",
+                "100",
+                KeyScript(keys=BILLING_KEYS.split(), key_gap=0.05, time_scale=0.0),
+                heard.append,
+                variables={"crm_url": crm},
+            )
+        )
         try:
             await expect(console.locator("#offer-panel")).to_be_visible(timeout=15_000)
             await expect(console.locator("#offer-caller")).to_have_text("Ayşe Yılmaz")
@@ -66,10 +71,10 @@ async def test_virtual_call_handled_in_console(
             await expect(console.locator('[data-field="caller"]')).to_have_text("+905551112233")
             await expect(console.locator("#countdown")).not_to_have_text("0:00")
             await console.screenshot(path=artifacts_dir / "1-offer.png", full_page=True)
-            await expect(wallboard.locator('[data-agent="alice"] .state')).to_have_text(
-                "reserved")
+            await expect(wallboard.locator('[data-agent="alice"] .state')).to_have_text("reserved")
             await expect(wallboard.locator('[data-queue="billing"] .states')).to_contain_text(
-                "reserved 1")
+                "reserved 1"
+            )
             await wallboard.screenshot(path=artifacts_dir / "wallboard.png", full_page=True)
 
             await console.click("#accept")
@@ -101,8 +106,11 @@ async def test_consult_transfer_in_console(
     assert engine.virtual is not None
     base = f"http://127.0.0.1:{engine.http_port}"
     outcomes: list[str] = []
-    engine.bus.subscribe(lambda event: outcomes.append(getattr(event, "outcome", ""))
-                         if event.type == "call_ended" else None)
+    engine.bus.subscribe(
+        lambda event: (
+            outcomes.append(getattr(event, "outcome", "")) if event.type == "call_ended" else None
+        )
+    )
 
     async with chromium(tmp_path) as browser:
         bob = await open_page(browser, base + "/cti/", "bob")
@@ -111,10 +119,14 @@ async def test_consult_transfer_in_console(
             await page.click("#go-available")
             await expect(page.locator("#status")).to_have_text("available")
 
-        call = asyncio.ensure_future(engine.virtual.place_call(
-            "+905551112233", "100",
-            KeyScript(keys=SALES_KEYS.split(), key_gap=0.05, time_scale=0.0), lambda _: None,
-        ))
+        call = asyncio.ensure_future(
+            engine.virtual.place_call(
+                "+905551112233",
+                "100",
+                KeyScript(keys=SALES_KEYS.split(), key_gap=0.05, time_scale=0.0),
+                lambda _: None,
+            )
+        )
         try:
             await expect(bob.locator("#offer-panel")).to_be_visible(timeout=15_000)
             await bob.click("#accept")
@@ -125,23 +137,24 @@ async def test_consult_transfer_in_console(
             await card.locator('input[aria-label="Transfer target"]').fill("alice")
             await card.locator(".consult").click()
             await expect(alice.locator("#offer-consult")).to_have_text(
-                "Consultation from Bob Kaya about this caller", timeout=10_000)
+                "Consultation from Bob Kaya about this caller", timeout=10_000
+            )
             await expect(bob.locator(".consult-status")).to_contain_text("Consulting agent alice")
             await bob.screenshot(path=artifacts_dir / "1-consult-requested.png", full_page=True)
             await alice.screenshot(path=artifacts_dir / "2-consult-offer.png", full_page=True)
 
             await alice.click("#accept")
-            await expect(alice.locator(".consult-from")).to_be_visible(timeout=10_000)
+            await expect(alice.locator(".interaction .consult-from")).to_be_visible(timeout=10_000)
             await expect(bob.locator(".consulting")).to_have_attribute(
-                "data-consult-state", "connected", timeout=10_000)
+                "data-consult-state", "connected", timeout=10_000
+            )
             await expect(bob.locator(".interaction .badge")).to_have_text(" on hold")
             await expect(bob.locator(".complete-consult")).to_be_enabled()
             await bob.screenshot(path=artifacts_dir / "3-consulting.png", full_page=True)
 
             await bob.click(".complete-consult")
             await expect(bob.locator("#wrapup-panel")).to_be_visible(timeout=10_000)
-            await expect(alice.locator(".interaction .consult-from")).to_be_hidden(
-                timeout=10_000)
+            await expect(alice.locator(".interaction .consult-from")).to_be_hidden(timeout=10_000)
             await expect(alice.locator(".interaction .hold")).to_be_visible()
             await alice.screenshot(path=artifacts_dir / "4-transferred.png", full_page=True)
 

@@ -131,9 +131,9 @@ async def test_consult_agent_then_complete(call: BobsCall, event_log: EventLog) 
 
     assert consult_states(event_log) == ["requested", "ringing", "connected", "completed"]
     assert engine.acd.agent_view("bob")["state"] == "wrap_up"
-    assert outcomes(event_log, "interaction_ended", interaction_id=call.interaction_id)[-1] == (
+    assert outcomes(event_log, "interaction_ended", interaction_id=call.interaction_id) == [
         "transferred"
-    )
+    ]
     alice = engine.acd.agent_view("alice")
     assert alice["state"] == "busy"
     assert [item["interaction_id"] for item in alice["interactions"]] == [offer.interaction_id]
@@ -459,3 +459,23 @@ async def test_blind_transfer_to_queue_recorded(call: BobsCall) -> None:
     assert record["outcome"] == "transferred"
     assert record["transfer_target"] == "queue:billing"
     assert engine.acd.agent_view("bob")["state"] == "wrap_up"
+
+
+async def test_transferred_interaction_ends_once(call: BobsCall, event_log: EventLog) -> None:
+    engine = call.engine
+    queued = next_event(engine, "interaction_queued", queue="billing")
+
+    await engine.acd.transfer("bob", call.interaction_id, "queue", "billing", consult=False)
+    await asyncio.wait_for(queued, WAIT)
+
+    ended = [
+        event
+        for event in event_log.of("interaction_ended")
+        if getattr(event, "interaction_id", None) == call.interaction_id
+    ]
+    assert [(getattr(e, "outcome", ""), getattr(e, "transfer_target", "")) for e in ended] == [
+        ("transferred", "queue:billing")
+    ]
+    # Consoles see the interaction end before the agent's wrap-up starts.
+    types = [event.type for event in event_log.events]
+    assert types.index("interaction_ended") < types.index("wrapup_started")
