@@ -264,3 +264,49 @@ def test_truncated_header_never_yields_request(cut: int) -> None:
 
     assert reader.feed(HEADER[:cut]) == []
     assert not reader.header_complete
+
+
+def test_whole_header_block_matches_byte_by_byte() -> None:
+    whole = read_all(HEADER)
+    reader = AgiReader()
+    split: list[agi.ReaderItem] = []
+    for index in range(len(HEADER)):
+        split += reader.feed(HEADER[index : index + 1])
+
+    assert whole == split
+
+
+def test_header_block_with_first_reply_in_one_chunk() -> None:
+    items = read_all(HEADER + b"200 result=0\nHANGUP\n")
+
+    assert [type(item) for item in items] == [AgiRequest, AgiReply, HangupNotice]
+    assert items[1] == AgiReply(status=200, result="0")
+
+
+def test_header_block_with_crlf_lines() -> None:
+    items = read_all(HEADER.replace(b"\n", b"\r\n"))
+
+    assert len(items) == 1
+    request = items[0]
+    assert isinstance(request, AgiRequest)
+    assert request.channel == "PJSIP/trunk-00000001"
+    assert len(request.headers) == 22
+
+
+def test_invalid_line_inside_whole_block_raises() -> None:
+    data = HEADER.replace(b"agi_threadid", b"threadid")
+
+    with pytest.raises(AgiProtocolError, match="invalid FastAGI header"):
+        read_all(data)
+
+
+def test_reply_cache_keeps_partial_lines_apart() -> None:
+    reader = AgiReader()
+    reader.feed(HEADER)
+
+    first = reader.feed(b"200 result=0\n")
+    partial = reader.feed(b"200 res")
+    rest = reader.feed(b"ult=0\n")
+
+    assert first == rest == [AgiReply(status=200, result="0")]
+    assert partial == []

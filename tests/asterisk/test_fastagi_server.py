@@ -263,3 +263,91 @@ async def test_handler_error_closes_session(servers: list[FastAgiServer]) -> Non
 
     assert await asyncio.wait_for(reader.read(), 2.0) == b""
     writer.close()
+
+
+async def test_concurrent_sends_keep_their_order(servers: list[FastAgiServer]) -> None:
+    async def script(session: AgiSession, seen: list[object]) -> None:
+        replies = await asyncio.gather(
+            session.send(b"GET VARIABLE A\n"),
+            session.send(b"GET VARIABLE B\n"),
+            session.send(b"GET VARIABLE C\n"),
+        )
+        seen.extend(reply.data for reply in replies)
+
+    recorder = Recorder(script)
+    server = await start(recorder)
+    servers.append(server)
+    reader, writer = await connect(server)
+    writer.write(HEADER)
+    for name in "ABC":
+        assert await read_command(reader) == f"GET VARIABLE {name}"
+        writer.write(f"200 result=1 ({name.lower()})\n".encode())
+    await asyncio.wait_for(recorder.done.wait(), 2.0)
+
+    assert recorder.seen == ["a", "b", "c"]
+    writer.close()
+
+
+async def test_cancelled_queued_send_is_not_written(servers: list[FastAgiServer]) -> None:
+    async def script(session: AgiSession, seen: list[object]) -> None:
+        first = asyncio.create_task(session.send(b"GET VARIABLE A\n"))
+        queued = asyncio.create_task(session.send(b"GET VARIABLE B\n"))
+        await asyncio.sleep(0)
+        queued.cancel()
+        seen.append((await first).data)
+        seen.append((await session.send(b"GET VARIABLE C\n")).data)
+        seen.append(queued.cancelled())
+
+    recorder = Recorder(script)
+    server = await start(recorder)
+    servers.append(server)
+    reader, writer = await connect(server)
+    writer.write(HEADER)
+    assert await read_command(reader) == "GET VARIABLE A"
+    writer.write(b"200 result=1 (a)\n")
+    assert await read_command(reader) == "GET VARIABLE C"
+    writer.write(b"200 result=1 (c)\n")
+    await asyncio.wait_for(recorder.done.wait(), 2.0)
+
+    assert recorder.seen == ["a", "c", True]
+    writer.close()
+
+
+async def test_late_reply_times_out_and_closes(servers: list[FastAgiServer]) -> None:
+    async def script(session: AgiSession, seen: list[object]) -> None:
+        try:
+            await session.send(agi.answer_command())
+        except TimeoutError:
+            seen.append("timed out")
+        seen.append(session.closed)
+
+    recorder = Recorder(script)
+    server = FastAgiServer(recorder, port=0, header_timeout=0.5, reply_timeout=0.2)
+    await server.start()
+    servers.append(server)
+    reader, writer = await connect(server)
+    writer.write(HEADER)
+    assert await read_command(reader) == "ANSWER"
+
+    assert await asyncio.wait_for(reader.read(), 2.0) == b""
+    await asyncio.wait_for(recorder.done.wait(), 2.0)
+    assert recorder.seen == ["timed out", True]
+    writer.close()
+
+
+async def test_reply_deadline_outlasts_header_timeout(servers: list[FastAgiServer]) -> None:
+    async def script(session: AgiSession, seen: list[object]) -> None:
+        seen.append((await session.send(agi.answer_command(), wait=0.6)).result)
+
+    recorder = Recorder(script)
+    server = await start(recorder)
+    servers.append(server)
+    reader, writer = await connect(server)
+    writer.write(HEADER)
+    assert await read_command(reader) == "ANSWER"
+    await asyncio.sleep(0.7)  # past the 0.5 s header timeout, within the reply's 2.6 s
+    writer.write(b"200 result=0\n")
+    await asyncio.wait_for(recorder.done.wait(), 2.0)
+
+    assert recorder.seen == ["0"]
+    writer.close()

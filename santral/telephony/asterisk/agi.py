@@ -114,12 +114,13 @@ class AgiReply:
 
     @property
     def ok(self) -> bool:
-        return self.status == ReplyStatus.SUCCESS
+        return self.status == _SUCCESS
 
     @property
     def channel_gone(self) -> bool:
         """True when the reply proves the channel hung up, so no command may follow."""
-        return self.status == ReplyStatus.DEAD_CHANNEL or (self.ok and self.data == "hangup")
+        status = self.status
+        return status == _DEAD_CHANNEL or (status == _SUCCESS and self.data == "hangup")
 
     @property
     def timed_out(self) -> bool:
@@ -157,6 +158,14 @@ class _State(enum.Enum):
     USAGE = "usage"
 
 
+# Reading an enum member is a class attribute look-up on Python 3.11, and the reader
+# checks the state for every line, so the hot paths use these module names.
+_HEADERS = _State.HEADERS
+_COMMANDS = _State.COMMANDS
+_SUCCESS = ReplyStatus.SUCCESS
+_DEAD_CHANNEL = ReplyStatus.DEAD_CHANNEL
+
+
 @dataclass
 class AgiReader:
     """Incremental parser of what Asterisk writes on a FastAGI connection.
@@ -176,14 +185,51 @@ class AgiReader:
         return self._state is not _State.HEADERS
 
     def feed(self, data: bytes) -> list[ReaderItem]:
+        if self._state is _COMMANDS and not self._buffer:
+            # Usually the data is one whole reply line that was seen before.
+            if data.endswith(b"\n") and data.count(b"\n") == 1:
+                item = _REPLY_CACHE.get(data[:-1])
+                if item is not None:
+                    return [item]
+        elif self._state is _HEADERS and not self._headers:
+            items = self._feed_header_block(data)
+            if items is not None:
+                return items
+        return self._feed_lines(data)
+
+    def _feed_header_block(self, data: bytes) -> list[ReaderItem] | None:
+        """Read a whole header block that arrived at once, or return None to go line by line.
+
+        This covers the usual case, a block of ``\n``-terminated lines that all match
+        ``agi_name: value``. Anything else (``\r``, a partial block, a bad line) returns
+        None before any state changes, so ``_feed_lines`` reads it and raises for it.
+        """
+        buffer = self._buffer + data
+        end = buffer.find(b"\n\n")
+        if end <= 0 or b"\r" in buffer:
+            return None
+        block = buffer[:end].decode("utf-8", "replace")
+        pairs = _HEADER_LINE.findall(block)
+        if len(pairs) != block.count("\n") + 1 or len(pairs) > MAX_HEADERS:
+            return None
+        self._buffer = b""
+        self._headers.update(pairs)
+        self._state = _COMMANDS
+        items: list[ReaderItem] = [_build_request(self._headers)]
+        rest = buffer[end + 2 :]
+        if rest:
+            items += self._feed_lines(rest)
+        return items
+
+    def _feed_lines(self, data: bytes) -> list[ReaderItem]:
         lines = (self._buffer + data).split(b"\n")
         self._buffer = lines.pop()
         if len(self._buffer) > MAX_LINE:
             raise AgiProtocolError(f"FastAGI line longer than {MAX_LINE} bytes")
         items: list[ReaderItem] = []
-        start = self._read_headers(lines, items) if self._state is _State.HEADERS else 0
+        start = self._read_headers(lines, items) if self._state is _HEADERS else 0
         for raw in lines[start:]:
-            item = _REPLY_CACHE.get(raw) if self._state is _State.COMMANDS else None
+            item = _REPLY_CACHE.get(raw) if self._state is _COMMANDS else None
             if item is None:
                 item = self._line_once(raw)
             if item is not None:
@@ -255,7 +301,7 @@ class AgiReader:
     def _header_line(self, line: str) -> AgiRequest | None:
         if line == "":
             self._state = _State.COMMANDS
-            return build_request(self._headers)
+            return _build_request(self._headers)
         name, separator, value = line.partition(": ")
         if not separator and line.endswith(":"):
             name, separator = line[:-1], ":"
@@ -320,6 +366,11 @@ def parse_reply(line: str) -> AgiReply:
 
 def build_request(headers: Mapping[str, str]) -> AgiRequest:
     """Build the request from the header values (keys without the ``agi_`` prefix)."""
+    return _build_request(dict(headers))
+
+
+def _build_request(headers: dict[str, str]) -> AgiRequest:
+    """Build the request around ``headers`` without a copy, so the caller must not change it."""
     script_text = headers.get("network_script", "")
     if not script_text:
         url = urlsplit(headers.get("request", ""))
@@ -333,7 +384,7 @@ def build_request(headers: Mapping[str, str]) -> AgiRequest:
             break
         arguments.append(value)
     return AgiRequest(
-        headers=dict(headers),
+        headers=headers,
         script=path.strip("/"),
         query=query,
         arguments=tuple(arguments),

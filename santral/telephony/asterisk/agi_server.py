@@ -32,6 +32,9 @@ from santral.telephony.asterisk.agi import AgiReader, AgiReply, AgiRequest, Hang
 
 log = structlog.get_logger(__name__)
 
+# Reading an enum member is a class attribute look-up on Python 3.11, so read it once.
+_TRYING = agi.ReplyStatus.TRYING
+
 CLOSE_TIMEOUT = 2.0
 
 
@@ -63,11 +66,9 @@ class AgiSession:
         self._ready: deque[agi.ReaderItem] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
-        self._lock = asyncio.Lock()
-        self._loop = asyncio.get_running_loop()
-        # The pending reply's deadline, checked by one lazy timer (see ``_arm``).
-        self._deadline: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        # True from a command's write until its reply; later senders queue in ``_turns``.
+        self._sending = False
+        self._turns: deque[asyncio.Future[None]] = deque()
         self._bound: Any = None
         self._debug = debug
 
@@ -90,83 +91,100 @@ class AgiSession:
 
         ``wait`` is how long the command itself may take in seconds (a prompt's length, a
         digit timeout), and ``reply_timeout`` is added to it. None waits without limit,
-        because ``EXEC Dial`` lasts as long as the conversation.
+        because ``EXEC Dial`` lasts as long as the conversation. Commands sent while
+        another waits for its reply are written one at a time, in the order sent.
 
         Raises ``AgiHangup`` if the channel is gone before or by this reply, or the
         connection closed, and ``TimeoutError`` if the reply is late. With
         ``keep_hangup_reply``, a ``200`` reply that reports the hang-up is returned instead,
         so ``RECORD FILE`` keeps what was recorded. If cancelled or timed out while
-        waiting, the session is closed because its replies would be out of step.
+        waiting for the reply, the session is closed because its replies would be out of
+        step. If cancelled while waiting for its turn, nothing is written.
         """
-        async with self._lock:
-            if self.hung_up or self.closed:
-                raise AgiHangup(f"channel {self.request.channel} hung up; {line!r} not sent")
-            if self._debug:
-                self._log.debug("agi_frame", direction=">", line=line.decode().rstrip("\n"))
-            self._connection.write(line)
-            self.commands_sent += 1
-            if wait is not None:
-                self._arm(wait + self._reply_timeout)
+        if self._sending:
+            await self._wait_turn()
+        else:
+            self._sending = True
+        try:
+            self._write(line, wait)
             try:
-                reply = await self._next_reply()
+                reply = self._take_reply()
+                while reply is None:
+                    self._waiter = self._connection.loop.create_future()
+                    try:
+                        await self._waiter
+                    finally:
+                        self._waiter = None
+                    reply = self._take_reply()
             except (asyncio.CancelledError, TimeoutError):
                 self.abort()
                 raise
             finally:
-                self._deadline = None
+                self._connection.disarm()
             if self._debug and not sensitive:
                 self._log.debug(
                     "agi_frame", direction="<", status=reply.status, result=reply.result
                 )
-            if reply.channel_gone:
-                self.hung_up = True
-                if keep_hangup_reply and reply.ok:
-                    return reply
-                raise AgiHangup(f"channel {self.request.channel} hung up during {line!r}")
-            return reply
+        finally:
+            self._pass_turn()
+        if reply.channel_gone:
+            self.hung_up = True
+            if keep_hangup_reply and reply.ok:
+                return reply
+            raise AgiHangup(f"channel {self.request.channel} hung up during {line!r}")
+        return reply
 
-    def _arm(self, seconds: float) -> None:
-        """Set the pending reply's deadline.
+    def _write(self, line: bytes, wait: float | None) -> None:
+        """Write ``line`` and set its reply's deadline, unless the channel is gone."""
+        if self.hung_up or self.closed:
+            raise AgiHangup(f"channel {self.request.channel} hung up; {line!r} not sent")
+        if self._debug:
+            self._log.debug("agi_frame", direction=">", line=line.decode().rstrip("\n"))
+        self._connection.write(line)
+        self.commands_sent += 1
+        if wait is not None:
+            self._connection.arm(wait + self._reply_timeout)
 
-        Replies usually arrive within a millisecond, so a timer per command would be
-        created and cancelled thousands of times a second. One timer per session fires at
-        the earliest deadline set and moves itself to the current one when it is later.
+    async def _wait_turn(self) -> None:
+        """Wait until the commands sent before this one have their replies."""
+        turn = self._connection.loop.create_future()
+        self._turns.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._pass_turn()  # the turn arrived with the cancellation: hand it on
+            elif turn in self._turns:
+                self._turns.remove(turn)
+            raise
+
+    def _pass_turn(self) -> None:
+        """Hand the turn to the next queued sender, or free it."""
+        while self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._sending = False
+
+    def _take_reply(self) -> AgiReply | None:
+        """Return the first queued reply, or None if none has arrived yet.
+
+        Raises ``AgiHangup`` when no reply is queued and the connection is gone.
         """
-        self._deadline = self._loop.time() + seconds
-        if self._timer is not None and self._timer.when() <= self._deadline:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_at(self._deadline, self._deadline_passed)
-
-    def _deadline_passed(self) -> None:
-        self._timer = None
-        deadline = self._deadline
-        if deadline is None:
-            return
-        if self._loop.time() < deadline:
-            self._timer = self._loop.call_at(deadline, self._deadline_passed)
-            return
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(TimeoutError())
-
-    async def _next_reply(self) -> AgiReply:
-        while True:
-            while self._ready:
-                item = self._ready.popleft()
-                if isinstance(item, HangupNotice):
-                    self._log.info("agi_hangup_notice")
-                    self.hung_up = True
-                elif isinstance(item, AgiReply) and item.status != agi.ReplyStatus.TRYING:
+        ready = self._ready
+        while ready:
+            item = ready.popleft()
+            if isinstance(item, AgiReply):
+                if item.status != _TRYING:
                     return item
-            if self._lost:
+            elif isinstance(item, HangupNotice):
+                self._log.info("agi_hangup_notice")
                 self.hung_up = True
-                raise AgiHangup(f"FastAGI connection for {self.request.channel} closed")
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        if self._lost:
+            self.hung_up = True
+            raise AgiHangup(f"FastAGI connection for {self.request.channel} closed")
+        return None
 
     def deliver(self, items: list[agi.ReaderItem]) -> None:
         """Queue items the connection read and wake a pending ``send``."""
@@ -177,6 +195,11 @@ class AgiSession:
         self._lost = True
         self._wake()
 
+    def reply_timed_out(self) -> None:
+        """Fail the pending ``send`` with ``TimeoutError``."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -185,33 +208,46 @@ class AgiSession:
         """Close the connection at once; a pending ``send`` fails with ``AgiHangup``."""
         if not self.closed:
             self.closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             self._connection.close()
 
     async def close(self) -> None:
         """Close the connection and wait briefly until the transport is gone."""
         self.abort()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                await asyncio.shield(self._connection.finished)
+        if not self._connection.lost:
+            # ``asyncio.wait`` does not cancel the future, which ``stop`` may also await.
+            await asyncio.wait((self._connection.finished,), timeout=CLOSE_TIMEOUT)
 
 
 SessionHandler = Callable[[AgiSession], Awaitable[None] | None]
 
 
 class _Connection(asyncio.Protocol):
-    """One FastAGI connection: reads the header block, then feeds its session."""
+    """One FastAGI connection: reads the header block, then feeds its session.
+
+    One lazy timer serves first the header timeout and then each reply's deadline (see
+    ``arm``), so a short session creates a single timer.
+    """
 
     def __init__(self, server: FastAgiServer) -> None:
         self._server = server
+        self.loop = asyncio.get_running_loop()
         self._codec = AgiReader()
         self._transport: asyncio.Transport | None = None
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.session: AgiSession | None = None
         self._dropped = False
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lost = False
+        self._finished: asyncio.Future[None] | None = None
+
+    @property
+    def finished(self) -> asyncio.Future[None]:
+        """A future done once the transport is gone, created only when awaited."""
+        if self._finished is None:
+            self._finished = self.loop.create_future()
+            if self.lost:
+                self._finished.set_result(None)
+        return self._finished
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's classes: only the methods count.
@@ -220,13 +256,46 @@ class _Connection(asyncio.Protocol):
             self._dropped = True
             transport.close()
             return
-        loop = asyncio.get_running_loop()
-        self._header_timer = loop.call_later(self._server.header_timeout, self._header_timed_out)
+        self.arm(self._server.header_timeout)
 
     @property
     def peer(self) -> Any:
         """The remote address, read only when a log line needs it."""
         return None if self._transport is None else self._transport.get_extra_info("peername")
+
+    def arm(self, seconds: float) -> None:
+        """Set the deadline of the header block or of the pending reply.
+
+        Replies usually arrive within a millisecond, so a timer per command would be
+        created and cancelled thousands of times a second. The one timer fires at the
+        earliest deadline set and moves itself to the current one when that is later.
+        """
+        deadline = self.loop.time() + seconds
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self.loop.call_at(deadline, self._deadline_passed)
+
+    def disarm(self) -> None:
+        """Clear the deadline; the timer, if any, finds nothing to do when it fires."""
+        self._deadline = None
+
+    def _deadline_passed(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._deadline_passed)
+            return
+        self._deadline = None
+        if self.session is None:
+            self._drop("header timed out")
+        else:
+            self.session.reply_timed_out()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -242,8 +311,7 @@ class _Connection(asyncio.Protocol):
             self.session.deliver(items)
 
     def _start_session(self, request: agi.ReaderItem) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
+        self.disarm()
         if not isinstance(request, AgiRequest):
             self._drop(f"expected the header block, got {request!r}")
             return
@@ -251,9 +319,6 @@ class _Connection(asyncio.Protocol):
             request, self, reply_timeout=self._server.reply_timeout, debug=self._server.debug
         )
         self._server.start_session(self.session)
-
-    def _header_timed_out(self) -> None:
-        self._drop("header timed out")
 
     def _drop(self, reason: str) -> None:
         self._dropped = True
@@ -265,19 +330,26 @@ class _Connection(asyncio.Protocol):
             self._transport.write(data)
 
     def close(self) -> None:
+        self._cancel_timer()
         if self._transport is not None:
             self._transport.close()
 
+    def _cancel_timer(self) -> None:
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
+        self.lost = True
+        self._cancel_timer()
         self._server.forget(self)
         if self.session is not None:
             self.session.connection_lost()
         elif not self._dropped:
             self._log_probe()
-        if not self.finished.done():
-            self.finished.set_result(None)
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
 
     def _log_probe(self) -> None:
         try:
@@ -366,9 +438,7 @@ class FastAgiServer:
     def start_session(self, session: AgiSession) -> None:
         self._sessions.add(session)
         self.sessions_started += 1
-        task = asyncio.create_task(self._run(session))
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
+        self._handlers.add(asyncio.create_task(self._run(session)))
 
     async def _run(self, session: AgiSession) -> None:
         try:
@@ -380,6 +450,11 @@ class FastAgiServer:
         except Exception:
             log.exception("fastagi_handler_failed", channel=session.request.channel)
         finally:
-            # The transport calls connection_lost once closed; stop() waits for that.
+            # The transport calls connection_lost once closed; stop() waits for that. The
+            # task leaves ``_handlers`` here rather than in a done callback, which would
+            # cost one more turn of the event loop per session.
             self._sessions.discard(session)
+            task = asyncio.current_task()
+            if task is not None:
+                self._handlers.discard(task)
             session.abort()
