@@ -53,6 +53,9 @@ CONSULT_PRIORITY = 1000
 # ends (and its interaction with it) long before, when the agent misses or rejects it.
 CONSULT_STICKY = 86400.0
 CONSULT_OPERATIONS = ("consult", "complete_consult", "cancel_consult")
+# Seconds a call blind-transferred to an agent is offered only to that agent before any
+# agent of its queue may take it.
+TRANSFER_STICKY = 60.0
 
 QueueResultHandler = Callable[[QueueResult], None]
 HandoverHandler = Callable[[str], None]
@@ -173,6 +176,9 @@ class EnqueueRequest:
     attributes: dict[str, Any] = field(default_factory=dict)
     pop: dict[str, Any] = field(default_factory=dict)
     call_id: str = ""
+    # Offered only to this agent for ``sticky_timeout`` seconds, then to the whole queue.
+    preferred_agent: str = ""
+    sticky_timeout: float = 0.0
 
 
 class AcdService:
@@ -276,6 +282,8 @@ class AcdService:
             language=request.language or None,
             priority=request.priority,
             attributes=request.attributes,
+            preferred_agent=request.preferred_agent or None,
+            sticky_timeout=request.sticky_timeout,
         )
         rejected = next((item for item in decisions if isinstance(item, d.JoinRejected)), None)
         if rejected is not None:
@@ -731,6 +739,8 @@ class AcdService:
             attributes={**live.attributes, "transferred_from": live.agent_id},
             pop={**live.pop, "transferred_from": live.agent_id},
             call_id=voice.call_id if voice else "",
+            preferred_agent=target if target_kind == "agent" else "",
+            sticky_timeout=TRANSFER_STICKY if target_kind == "agent" else 0.0,
         )
         new_id = self.enqueue(request, voice)
         if isinstance(new_id, QueueResult) and voice is not None:

@@ -479,3 +479,19 @@ async def test_transferred_interaction_ends_once(call: BobsCall, event_log: Even
     # Consoles see the interaction end before the agent's wrap-up starts.
     types = [event.type for event in event_log.events]
     assert types.index("interaction_ended") < types.index("wrapup_started")
+
+
+async def test_blind_transfer_reaches_agent(call: BobsCall, event_log: EventLog) -> None:
+    engine = call.engine
+    await engine.acd.set_status("alice", "available")
+    offered = next_event(engine, "offer_created", agent_id="alice")
+
+    # alice has no sales skill, so only the named target brings the call to her.
+    await engine.acd.transfer("bob", call.interaction_id, "agent", "alice", consult=False)
+    offer = await asyncio.wait_for(offered, WAIT)
+
+    assert isinstance(offer, OfferCreated)
+    assert offer.pop["transferred_from"] == "bob"
+    assert outcomes(event_log, "interaction_ended", interaction_id=call.interaction_id) == [
+        "transferred"
+    ]
