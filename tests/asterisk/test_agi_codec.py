@@ -310,3 +310,30 @@ def test_reply_cache_keeps_partial_lines_apart() -> None:
 
     assert first == rest == [AgiReply(status=200, result="0")]
     assert partial == []
+
+
+def test_header_value_may_contain_separator() -> None:
+    data = HEADER.replace(b"Ada Caller", b"Caller: Ada")
+
+    request = read_all(data)[0]
+
+    assert isinstance(request, AgiRequest)
+    assert request.get("calleridname") == "Caller: Ada"
+    assert request.get("threadid") == "140245121517248"
+
+
+def test_header_line_without_separator_raises() -> None:
+    data = HEADER.replace(b"agi_threadid: ", b"agi_threadid")
+
+    with pytest.raises(AgiProtocolError, match="invalid FastAGI header"):
+        read_all(data)
+
+
+def test_header_line_ending_in_colon_has_empty_value() -> None:
+    data = HEADER.replace(b"agi_accountcode: ", b"agi_accountcode:")
+
+    request = read_all(data)[0]
+
+    assert isinstance(request, AgiRequest)
+    assert request.get("accountcode", "missing") == ""
+    assert len(request.headers) == 22
