@@ -1119,7 +1119,8 @@ class AcdService:
         )
         live = self._interactions.get(consult.interaction_id)
         if state is ConsultState.RINGING and live is not None:
-            self._set_held(live, True)
+            if not live.on_hold:
+                self._set_held(live, True)
         elif old in CALLER_HELD_STATES and state is not ConsultState.CONNECTED and live:
             self._set_held(live, False)
         if state not in ACTIVE_CONSULT_STATES:

@@ -18,8 +18,9 @@ def protected_operations() -> list[tuple[str, str]]:
     for path, item in openapi_document()["paths"].items():
         if path in PUBLIC_PATHS:
             continue
-        concrete = re.sub(r"\{(\w+)\}", lambda match: {"agent_id": "alice"}.get(
-            match.group(1), "x1"), path)
+        concrete = re.sub(
+            r"\{(\w+)\}", lambda match: {"agent_id": "alice"}.get(match.group(1), "x1"), path
+        )
         operations.extend((method.upper(), concrete) for method in item)
     return operations
 
@@ -38,8 +39,9 @@ async def test_every_route_rejects_bad_credentials(
 
 async def test_login_wrong_password_is_401(server: CtiServer) -> None:
     async with CtiClient(server.url) as client:
-        status, body = await client.request("POST", "/api/login",
-                                            {"user": "alice", "password": "nope"})
+        status, body = await client.request(
+            "POST", "/api/login", {"user": "alice", "password": "nope"}
+        )
 
     assert status == 401
     assert "wrong password" in body["error"]["message"]
@@ -48,8 +50,7 @@ async def test_login_wrong_password_is_401(server: CtiServer) -> None:
 async def test_login_returns_user(clients: dict[str, CtiClient]) -> None:
     me = await clients["alice"].get("/api/me")
 
-    assert me["user"] == {"user_id": "alice", "name": "Alice", "role": "agent",
-                          "agent_id": "alice"}
+    assert me["user"] == {"user_id": "alice", "name": "Alice", "role": "agent", "agent_id": "alice"}
 
 
 async def test_logout_ends_session(clients: dict[str, CtiClient]) -> None:
@@ -61,8 +62,9 @@ async def test_logout_ends_session(clients: dict[str, CtiClient]) -> None:
 
 async def test_agent_cannot_act_for_another(clients: dict[str, CtiClient]) -> None:
     alice = clients["alice"]
-    status_code, body = await alice.request("POST", "/api/agents/bob/status",
-                                            {"status": "available"})
+    status_code, body = await alice.request(
+        "POST", "/api/agents/bob/status", {"status": "available"}
+    )
     view_code, _ = await alice.request("GET", "/api/agents/bob")
     accept_code, _ = await alice.request("POST", "/api/agents/bob/offers/o1/accept")
     queues_code, _ = await alice.request("GET", "/api/queues")
@@ -74,8 +76,7 @@ async def test_agent_cannot_act_for_another(clients: dict[str, CtiClient]) -> No
     assert queues_code == 403
 
 
-async def test_supervisor_sets_any_status(server: CtiServer,
-                                          clients: dict[str, CtiClient]) -> None:
+async def test_supervisor_sets_any_status(server: CtiServer, clients: dict[str, CtiClient]) -> None:
     sam = clients["sam"]
     await sam.post("/api/agents/bob/status", {"status": "not_ready", "reason_code": "lunch"})
     agents = await sam.get("/api/agents")
@@ -88,10 +89,12 @@ async def test_supervisor_sets_any_status(server: CtiServer,
 
 async def test_invalid_body_is_400(clients: dict[str, CtiClient]) -> None:
     alice = clients["alice"]
-    unknown_status, body = await alice.request("POST", "/api/agents/alice/status",
-                                               {"status": "sleeping"})
-    extra_field, _ = await alice.request("POST", "/api/agents/alice/status",
-                                         {"status": "available", "colour": "red"})
+    unknown_status, body = await alice.request(
+        "POST", "/api/agents/alice/status", {"status": "sleeping"}
+    )
+    extra_field, _ = await alice.request(
+        "POST", "/api/agents/alice/status", {"status": "available", "colour": "red"}
+    )
 
     assert unknown_status == 400
     assert body["error"]["code"] == "invalid"
@@ -102,10 +105,12 @@ async def test_invalid_body_is_400(clients: dict[str, CtiClient]) -> None:
 async def test_desk_errors_map_to_status(clients: dict[str, CtiClient]) -> None:
     alice = clients["alice"]
     no_offer, body = await alice.request("POST", "/api/agents/alice/offers/o9/accept")
-    no_wrapup, _ = await alice.request("POST", "/api/agents/alice/wrapup/end",
-                                       {"disposition": "resolved"})
-    not_supported, _ = await alice.request("POST", "/api/agents/alice/interactions/i1/messages",
-                                           {"text": "hello"})
+    no_wrapup, _ = await alice.request(
+        "POST", "/api/agents/alice/wrapup/end", {"disposition": "resolved"}
+    )
+    not_supported, _ = await alice.request(
+        "POST", "/api/agents/alice/interactions/i1/messages", {"text": "hello"}
+    )
 
     assert no_offer == 404
     assert body["error"]["code"] == "not_found"
@@ -121,8 +126,10 @@ async def test_agent_call_flow(server: CtiServer, clients: dict[str, CtiClient])
     view = (await alice.get("/api/agents/alice"))["agent"]
     await alice.post(f"/api/agents/alice/offers/{offer_id}/accept")
     await alice.post("/api/agents/alice/interactions/i1/hold", {"on_hold": True})
-    await alice.post("/api/agents/alice/interactions/i1/transfer",
-                     {"target_kind": "queue", "target": "sales", "consult": True})
+    await alice.post(
+        "/api/agents/alice/interactions/i1/transfer",
+        {"target_kind": "queue", "target": "sales", "consult": True},
+    )
     await alice.post("/api/agents/alice/interactions/i1/hangup")
     await alice.post("/api/agents/alice/wrapup/extend", {"seconds": 30})
     await alice.post("/api/agents/alice/wrapup/end", {"disposition": "resolved", "notes": "ok"})
@@ -137,3 +144,13 @@ async def test_codes_lists_reasons(clients: dict[str, CtiClient]) -> None:
 
     assert codes["reason_codes"] == ["break", "lunch", "training"]
     assert "resolved" in codes["disposition_codes"]
+
+
+@pytest.mark.parametrize("path", ["/cti/", "/cti/wallboard"])
+async def test_pages_declare_icon(server: CtiServer, path: str) -> None:
+    # Without an icon link, Chromium requests /favicon.ico, which the engine answers with 404.
+    async with CtiClient(server.url) as client, client.session.get(server.url + path) as reply:
+        page = await reply.text()
+
+    assert reply.status == 200
+    assert '<link rel="icon"' in page

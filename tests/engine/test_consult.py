@@ -495,3 +495,16 @@ async def test_blind_transfer_reaches_agent(call: BobsCall, event_log: EventLog)
     assert outcomes(event_log, "interaction_ended", interaction_id=call.interaction_id) == [
         "transferred"
     ]
+
+
+async def test_held_caller_held_once_for_consult(call: BobsCall, event_log: EventLog) -> None:
+    engine = call.engine
+    await engine.acd.hold("bob", call.interaction_id, True)
+    offer = await request_alice(call)
+    connected = next_event(engine, "consult_changed", state="connected")
+
+    await engine.acd.accept("alice", offer.offer_id)
+    await asyncio.wait_for(connected, WAIT)
+
+    held = [getattr(e, "on_hold", None) for e in event_log.of("interaction_held")]
+    assert held == [True]
