@@ -64,7 +64,8 @@ class AgiSession:
         self._connection = connection
         self._reply_timeout = reply_timeout
         self._ready: deque[agi.ReaderItem] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        # Done with the reply itself when it arrives alone, else with None (see ``deliver``).
+        self._waiter: asyncio.Future[AgiReply | None] | None = None
         self._lost = False
         # True from a command's write until its reply; later senders queue in ``_turns``.
         self._sending = False
@@ -112,10 +113,11 @@ class AgiSession:
                 while reply is None:
                     self._waiter = self._connection.loop.create_future()
                     try:
-                        await self._waiter
+                        reply = await self._waiter
                     finally:
                         self._waiter = None
-                    reply = self._take_reply()
+                    if reply is None:
+                        reply = self._take_reply()
             except (asyncio.CancelledError, TimeoutError):
                 self.abort()
                 raise
@@ -187,7 +189,13 @@ class AgiSession:
         return None
 
     def deliver(self, items: list[agi.ReaderItem]) -> None:
-        """Queue items the connection read and wake a pending ``send``."""
+        """Hand a lone reply to the pending ``send``, or queue the items and wake it."""
+        waiter = self._waiter
+        if waiter is not None and len(items) == 1 and not self._ready and not waiter.done():
+            reply = items[0]
+            if isinstance(reply, AgiReply) and reply.status != _TRYING:
+                waiter.set_result(reply)
+                return
         self._ready.extend(items)
         self._wake()
 
