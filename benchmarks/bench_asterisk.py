@@ -12,8 +12,11 @@ process. The second depends less on other load on a shared machine, so it is the
 to compare. ``--loop`` picks the server's event loop: ``asyncio``, ``uvloop`` or ``both``
 (the default).
 
+``--bare`` also measures a bare ``asyncio.Protocol`` server doing the same exchange
+without santral, the floor set by the event loop and the sockets.
+
 Usage: ``.venv/bin/python benchmarks/bench_asterisk.py [--calls N] [--sessions N]
-[--concurrency N] [--loop asyncio|uvloop|both] [--profile]``.
+[--concurrency N] [--loop asyncio|uvloop|both] [--bare] [--profile]``.
 """
 
 from __future__ import annotations
