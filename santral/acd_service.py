@@ -702,9 +702,15 @@ class AcdService:
             return
         live = self._own_interaction(agent_id, interaction_id)
         self._check_not_consulting(live, "transferred")
+        if live.voice is None:
+            # Email and chat find the customer by interaction id, so no agent could reply to a
+            # requeued copy. Refuse until those channels follow a transfer.
+            raise DeskError(
+                f"only voice calls can be transferred; {live.channel} cannot",
+                "not_supported",
+                agent_id=agent_id,
+            )
         if target_kind == "number":
-            if live.voice is None:
-                raise DeskError("only voice calls can go to a number", "not_supported")
             voice = live.voice
             await self._connector_call(agent_id, voice.control.transfer(voice.call_id, target))
             self._end_transferred(live, f"number:{target}")

@@ -165,15 +165,14 @@ function interactionCard(item) {
       : null,
     element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) },
       item.channel === "voice" ? "Hang up" : "Close"),
-    ...(consulting ? [] : [kind, target,
+    // Only calls can be transferred: for email and chat the API returns not_supported.
+    ...(consulting || item.channel !== "voice" ? [] : [kind, target,
       element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
         target_kind: kind.value, target: target.value,
       }) }, "Transfer"),
-      item.channel === "voice"
-        ? element("button", { type: "button", class: "consult", onclick: () => act("POST", `${base}/consult`, {
-            target_kind: kind.value, target: target.value,
-          }) }, "Consult")
-        : null,
+      element("button", { type: "button", class: "consult", onclick: () => act("POST", `${base}/consult`, {
+        target_kind: kind.value, target: target.value,
+      }) }, "Consult"),
     ]),
   ));
   if (item.consult) card.append(consultPanel(item.consult, base));
