@@ -11,7 +11,8 @@ Customer protocol on ``/chat/ws`` (JSON text frames):
   ``{"type": "typing", "typing": true}``, ``{"type": "leave"}``
 - out: ``{"type": "queued", "position", "estimated_wait"}``, ``{"type": "agent_joined",
   "agent"}``, ``{"type": "message", "from": "agent", "text"}``, ``{"type": "typing",
-  "typing"}``, ``{"type": "ended", "reason"}``, ``{"type": "error", "message"}``
+  "typing"}``, ``{"type": "transferred"}``, ``{"type": "ended", "reason"}``,
+  ``{"type": "error", "message"}``
 """
 
 from __future__ import annotations
@@ -100,12 +101,31 @@ class ChatAdapter:
             name = self._agent_name(event.agent_id)
             session.outbox.put_nowait({"type": "agent_joined", "agent": name})
         elif isinstance(event, ev.InteractionEnded):
-            session.ended = True
-            self._sessions.pop(interaction_id, None)
-            session.outbox.put_nowait({"type": "ended", "reason": event.outcome})
-            session.outbox.put_nowait(None)
+            if event.outcome == "transferred":
+                return  # the chat goes on under a new interaction; see moved()
+            self._close(session, event.outcome)
         elif isinstance(event, ev.TypingChanged) and event.sender == "agent":
             session.outbox.put_nowait({"type": "typing", "typing": event.typing})
+
+    def moved(self, old_id: str, new_id: str) -> None:
+        """Keep the customer's chat open under the interaction it was transferred to."""
+        session = self._sessions.pop(old_id, None)
+        if session is None or session.ended:
+            return
+        if not new_id:
+            self._close(session, "transfer_failed")
+            return
+        session.interaction_id = new_id
+        session.agent_id = ""
+        self._sessions[new_id] = session
+        session.outbox.put_nowait({"type": "transferred"})
+        log.info("chat_transferred", old_interaction_id=old_id, interaction_id=new_id)
+
+    def _close(self, session: ChatSession, reason: str) -> None:
+        session.ended = True
+        self._sessions.pop(session.interaction_id, None)
+        session.outbox.put_nowait({"type": "ended", "reason": reason})
+        session.outbox.put_nowait(None)
 
     def _agent_name(self, agent_id: str) -> str:
         agent = self._acd.settings.agents.get(agent_id)

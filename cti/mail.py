@@ -190,8 +190,21 @@ class EmailAdapter:
         )
 
     def _on_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.InteractionEnded):
+        # A transferred thread goes on under a new interaction; see moved().
+        if isinstance(event, ev.InteractionEnded) and event.outcome != "transferred":
             self._customers.pop(event.interaction_id, None)
+
+    def moved(self, old_id: str, new_id: str) -> None:
+        """Send replies and later mail of the thread to the interaction it was transferred to."""
+        details = self._customers.pop(old_id, None)
+        if not new_id:
+            return
+        if details is not None:
+            self._customers[new_id] = details
+        for message_id, interaction_id in self._threads.items():
+            if interaction_id == old_id:
+                self._threads[message_id] = new_id
+        log.info("email_transferred", old_interaction_id=old_id, interaction_id=new_id)
 
     # Outgoing replies
 

@@ -114,9 +114,8 @@ def _paths() -> dict[str, Any]:
         interaction + "/hangup": _action("Hang up an interaction", ids),
         interaction + "/hold": _action("Put on hold or resume", ids, HoldBody),
         interaction + "/transfer": _action(
-            "Blind transfer of a call to a queue, an agent or a number; with consult, start "
-            "a consultation as /consult does. Email and chat return not_supported.", ids,
-            TransferBody,
+            "Blind transfer to a queue, an agent or a number; with consult, start a "
+            "consultation as /consult does", ids, TransferBody
         ),
         interaction + "/consult": _action(
             "Consult a queue, an agent or a number while the caller holds; progress follows "

@@ -63,10 +63,19 @@ T = TypeVar("T")
 
 
 class WrittenChannel(Protocol):
-    """An email or chat adapter: delivers agents' replies to the customer."""
+    """An email or chat adapter: delivers agents' replies to the customer.
+
+    A transferred conversation ends its interaction as ``transferred`` and goes on under a
+    new one, so the adapter keeps the customer on that outcome and waits for
+    ``moved``.
+    """
 
     async def deliver(self, interaction_id: str, agent_id: str, text: str) -> str:
         """Send ``text`` to the customer; return the message id the channel gave it."""
+        ...
+
+    def moved(self, old_id: str, new_id: str) -> None:
+        """Carry the customer of ``old_id`` over to ``new_id``; "" means the transfer failed."""
         ...
 
 
@@ -702,16 +711,14 @@ class AcdService:
             return
         live = self._own_interaction(agent_id, interaction_id)
         self._check_not_consulting(live, "transferred")
-        if live.voice is None:
-            # Email and chat find the customer by interaction id, so no agent could reply to a
-            # requeued copy. Refuse until those channels follow a transfer.
-            raise DeskError(
-                f"only voice calls can be transferred; {live.channel} cannot",
-                "not_supported",
-                agent_id=agent_id,
-            )
         if target_kind == "number":
             voice = live.voice
+            if voice is None:
+                raise DeskError(
+                    f"only voice calls can go to a number; {live.channel} cannot",
+                    "not_supported",
+                    agent_id=agent_id,
+                )
             await self._connector_call(agent_id, voice.control.transfer(voice.call_id, target))
             self._end_transferred(live, f"number:{target}")
             voice.hand_over("")
@@ -749,6 +756,10 @@ class AcdService:
             sticky_timeout=TRANSFER_STICKY if target_kind == "agent" else 0.0,
         )
         new_id = self.enqueue(request, voice)
+        written = self._channels.get(live.channel)
+        if written is not None:
+            # The customer's conversation (mail thread, chat socket) follows the transfer.
+            written.moved(live.interaction_id, new_id if isinstance(new_id, str) else "")
         if isinstance(new_id, QueueResult) and voice is not None:
             voice.on_result(new_id)
         elif isinstance(new_id, str) and voice is not None:

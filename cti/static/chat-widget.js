@@ -68,6 +68,8 @@
     } else if (frame.type === "message") {
       status.textContent = "";
       show(frame.text, "agent");
+    } else if (frame.type === "transferred") {
+      status.textContent = "You are being transferred to another agent.";
     } else if (frame.type === "typing") {
       status.textContent = frame.typing ? "The agent is typing…" : "";
     } else if (frame.type === "ended") {

@@ -165,14 +165,15 @@ function interactionCard(item) {
       : null,
     element("button", { type: "button", class: "hangup", onclick: () => act("POST", `${base}/hangup`) },
       item.channel === "voice" ? "Hang up" : "Close"),
-    // Only calls can be transferred: for email and chat the API returns not_supported.
-    ...(consulting || item.channel !== "voice" ? [] : [kind, target,
+    ...(consulting ? [] : [kind, target,
       element("button", { type: "button", class: "transfer", onclick: () => act("POST", `${base}/transfer`, {
         target_kind: kind.value, target: target.value,
       }) }, "Transfer"),
-      element("button", { type: "button", class: "consult", onclick: () => act("POST", `${base}/consult`, {
-        target_kind: kind.value, target: target.value,
-      }) }, "Consult"),
+      item.channel === "voice"
+        ? element("button", { type: "button", class: "consult", onclick: () => act("POST", `${base}/consult`, {
+            target_kind: kind.value, target: target.value,
+          }) }, "Consult")
+        : null,
     ]),
   ));
   if (item.consult) card.append(consultPanel(item.consult, base));

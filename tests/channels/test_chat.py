@@ -23,7 +23,8 @@ async def receive_until(socket: aiohttp.ClientWebSocketResponse, kind: str) -> d
         frame: dict[str, Any] = json.loads((await socket.receive(timeout=10)).data)
         if frame["type"] == kind:
             return frame
-        assert frame["type"] in ("queued", "typing", "agent_joined", "message"), frame
+        skipped = ("queued", "typing", "agent_joined", "message", "transferred")
+        assert frame["type"] in skipped, frame
     pytest.fail(f"no {kind} frame among 50")
 
 
@@ -57,6 +58,38 @@ async def test_chat_with_agent_and_transcript(engine: Engine) -> None:
         event = await asyncio.wait_for(ended, 10)
         assert event.outcome == "answered"  # type: ignore[attr-defined]
     assert engine.acd.agent_view("alice")["state"] == "wrap_up"
+
+
+async def test_transferred_chat_stays_open(engine: Engine) -> None:
+    await engine.acd.set_status("alice", "available")
+    offered = next_event(engine, "offer_created", agent_id="alice")
+    async with aiohttp.ClientSession() as session, session.ws_connect(chat_url(engine)) as socket:
+        await socket.send_json({"type": "start", "name": "Ayşe", "topic": "billing"})
+        offer = await asyncio.wait_for(offered, 10)
+        first_id = offer.interaction_id  # type: ignore[attr-defined]
+        await engine.acd.accept("alice", offer.offer_id)  # type: ignore[attr-defined]
+        await receive_until(socket, "agent_joined")
+
+        await engine.acd.set_status("bob", "available")
+        offered_to_bob = next_event(engine, "offer_created", agent_id="bob")
+        await engine.acd.transfer("alice", first_id, "agent", "bob", consult=False)
+        await receive_until(socket, "transferred")
+        transferred = await asyncio.wait_for(offered_to_bob, 10)
+        second_id = transferred.interaction_id  # type: ignore[attr-defined]
+        await engine.acd.accept("bob", transferred.offer_id)  # type: ignore[attr-defined]
+        joined = await receive_until(socket, "agent_joined")
+        await engine.acd.send_message("bob", second_id, "Bob here.")
+        reply = await receive_until(socket, "message")
+
+        assert joined["agent"] == "Bob"
+        assert reply == {"type": "message", "from": "agent", "text": "Bob here."}
+        assert engine.acd.agent_view("alice")["state"] == "wrap_up"
+
+        ended = next_event(engine, "interaction_ended", interaction_id=second_id)
+        await socket.send_json({"type": "leave"})
+        event = await asyncio.wait_for(ended, 10)
+
+        assert event.outcome == "answered"  # type: ignore[attr-defined]
 
 
 async def test_customer_leaving_queue_is_abandon(engine: Engine) -> None:

@@ -137,6 +137,45 @@ async def test_email_thread_reaches_agent_and_back(
     assert email_row.kpis.first_response >= 0
 
 
+async def test_transferred_thread_replies_from_new_agent(
+    engine: Engine, relay: tuple[Relay, int]
+) -> None:
+    await engine.acd.set_status("alice", "available")
+    offered = next_event(engine, "offer_created", agent_id="alice")
+    await send(engine, customer_mail("Invoice question", "Why is my invoice higher?"))
+    offer = await asyncio.wait_for(offered, 10)
+    first_id = offer.interaction_id  # type: ignore[attr-defined]
+    await engine.acd.accept("alice", offer.offer_id)  # type: ignore[attr-defined]
+
+    await engine.acd.set_status("bob", "available")
+    offered_to_bob = next_event(engine, "offer_created", agent_id="bob")
+    await engine.acd.transfer("alice", first_id, "agent", "bob", consult=False)
+    transferred = await asyncio.wait_for(offered_to_bob, 10)
+    second_id = transferred.interaction_id  # type: ignore[attr-defined]
+    await engine.acd.accept("bob", transferred.offer_id)  # type: ignore[attr-defined]
+    await engine.acd.send_message("bob", second_id, "Bob here: your tariff changed.")
+    handler, _ = relay
+    await asyncio.wait_for(handler.arrived.wait(), 10)
+    reply = handler.messages[0]
+
+    assert second_id != first_id
+    assert reply["To"] == "ayse@customer.example"
+    assert reply["In-Reply-To"] == "<first@customer.example>"
+    assert engine.acd.agent_view("alice")["state"] == "wrap_up"
+
+    answer = customer_mail(
+        "Re: Invoice question",
+        "Thanks, Bob!",
+        message_id="<second@customer.example>",
+        In_Reply_To=str(reply["Message-ID"]),
+    )
+    await send(engine, answer)
+    messages = messages_of(engine, second_id)
+
+    assert [item["direction"] for item in messages] == ["in", "out", "in"]
+    assert len(engine.acd.router.interactions()) == 1
+
+
 async def test_oversize_attachment_is_rejected(engine: Engine) -> None:
     mail = customer_mail("Big file", "See attached.")
     mail.add_attachment(

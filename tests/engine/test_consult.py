@@ -508,19 +508,3 @@ async def test_held_caller_held_once_for_consult(call: BobsCall, event_log: Even
 
     held = [getattr(e, "on_hold", None) for e in event_log.of("interaction_held")]
     assert held == [True]
-
-
-async def test_email_transfer_not_supported(engine: Engine) -> None:
-    await engine.acd.set_status("alice", "available")
-    offered = next_event(engine, "offer_created", agent_id="alice")
-    request = EnqueueRequest(channel="email", queue="billing", caller="ayse@example.com")
-    interaction_id = engine.acd.enqueue(request)
-    offer = await asyncio.wait_for(offered, WAIT)
-    assert isinstance(offer, OfferCreated)
-    await engine.acd.accept("alice", offer.offer_id)
-
-    with pytest.raises(DeskError) as raised:
-        await engine.acd.transfer("alice", str(interaction_id), "queue", "support", consult=False)
-
-    assert raised.value.code == "not_supported"
-    assert engine.acd.agent_view("alice")["state"] == "busy"
