@@ -64,10 +64,10 @@ class AgiSession:
         self._connection = connection
         self._reply_timeout = reply_timeout
         self._ready: deque[agi.ReaderItem] = deque()
-        # Done with the reply itself when it arrives alone, else with None (see ``deliver``).
+        # The pending send's future: its result is a reply that arrived alone, else None.
         self._waiter: asyncio.Future[AgiReply | None] | None = None
         self._lost = False
-        # True from a command's write until its reply; later senders queue in ``_turns``.
+        # True while a send holds the turn, from its write to its reply. Others wait in ``_turns``.
         self._sending = False
         self._turns: deque[asyncio.Future[None]] = deque()
         self._bound: Any = None
