@@ -209,20 +209,25 @@ class Router:
         return out
 
     def remove_interaction(
-        self, interaction_id: str, reason: str = "caller_hangup"
+        self,
+        interaction_id: str,
+        reason: str = "caller_hangup",
+        outcome: str = "abandoned_in_queue",
     ) -> list[Decision]:
         """Take an interaction out because the caller hung up or the chat or email was withdrawn.
 
         Waiting or offered: open offers end with ``reason``, their agents are freed without
-        wrap-up, and ``InteractionEnded(outcome="abandoned_in_queue")`` follows. Connected:
-        the same as ``end_interaction``.
+        wrap-up, and ``InteractionEnded(outcome)`` follows: ``abandoned_in_queue`` by
+        default, or ``withdrawn`` for work the engine itself took back (a consultation no
+        agent took), which queue statistics do not count as an abandon. Connected: the same
+        as ``end_interaction``.
         """
         interaction = self._interaction(interaction_id)
         if interaction.status is _CONNECTED:
             return self.end_interaction(interaction_id)
         out: list[Decision] = []
         freed = self._end_all_offers(interaction, reason, out)
-        self._leave(interaction, "abandoned_in_queue", out)
+        self._leave(interaction, outcome, out)
         for agent in freed:
             self._dispatch_agent(agent, out)
         return self._finish(out)

@@ -1157,8 +1157,12 @@ class AcdService:
         target.consulted_by = None
         if target.connected_at is not None:
             self.end(target.interaction_id)
-        else:
-            self.abandon(target.interaction_id, f"consult_{consult.state.value}")
+        elif target.interaction_id in self._interactions:
+            # No agent took the consultation: it ends as withdrawn, not as a caller's abandon.
+            reason = f"consult_{consult.state.value}"
+            self._apply(
+                self.router.remove_interaction(target.interaction_id, reason, "withdrawn")
+            )
 
     def _publish_consult(self, consult: Consultation, reason: str = "") -> None:
         self.publish(

@@ -232,8 +232,11 @@ async def test_consult_agent_rejects(call: BobsCall, event_log: EventLog) -> Non
     assert engine.acd.agent_view("alice")["offer"] is None
     assert engine.acd.agent_view("bob")["interactions"][0]["consult"] is None
     assert outcomes(event_log, "interaction_ended", interaction_id=offer.interaction_id) == [
-        "abandoned_in_queue"
+        "withdrawn"
     ]
+    assert engine.acd.router.stats is not None
+    totals = engine.acd.router.stats.totals("sales")
+    assert totals.abandoned + totals.short_abandoned == 0
 
 
 async def test_consulted_leg_not_answered(call: BobsCall, event_log: EventLog) -> None:
