@@ -1194,7 +1194,7 @@ class AcdService:
     def _check_not_consulting(live: LiveInteraction, action: str) -> None:
         if live.consult is not None and live.consult.state in CALLER_HELD_STATES:
             raise DeskError(
-                f"the caller of {live.interaction_id!r} holds during the consultation with "
+                f"the caller of {live.interaction_id!r} is on hold for the consultation with "
                 f"{live.consult.target!r}, so it cannot be {action} now; complete or cancel "
                 "the consultation first",
                 "invalid_state",

@@ -229,7 +229,7 @@ class VirtualConnector:
     async def end_consult_leg(self, call_id: str) -> None:
         """Hang up the consulted party, as the target putting the phone down.
 
-        The caller is bridged with the agent again and the engine is told through
+        The caller is bridged with the agent again, and the connector calls
         ``CallFlow.consult_leg_ended``. Does nothing without a consultation in progress.
         """
         call = self._active.get(call_id)

@@ -945,7 +945,7 @@ class AsteriskPeer:
         """Run ``Bridge(${SANTRAL_AGENT},F(santral-hold^s^1))`` then ``Wait``.
 
         When the consulted party hangs up, the agent goes back to its wait (the ``F``
-        option); when the agent hangs up, the consulted party waits for the caller.
+        option). When the agent hangs up, the consulted party waits for the caller.
         """
         agent = self.find_leg(variables.get("SANTRAL_AGENT", ""))
         if agent is None or agent.place != "parked":

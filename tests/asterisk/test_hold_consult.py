@@ -1,8 +1,8 @@
 """Hold and consult transfer over AMI, against the scripted Asterisk.
 
 The agent's channel waits in the hold context while the caller hears music on hold from
-its own FastAGI session; the session bridges with the agent (or the consulted party) again
-with ``EXEC Bridge``.
+its own FastAGI session. To resume, the session bridges with the agent (or the consulted
+party) again with ``EXEC Bridge``.
 """
 
 from __future__ import annotations
